@@ -1,0 +1,24 @@
+"""geohsr: RGB imagery -> 31-band hyperspectral cubes (400-700 nm) with MXR-U-Nets.
+
+Importing geohsr is light (no torch); it registers the ``.hsr`` xarray accessor.
+"""
+
+from geohsr._version import __version__
+from geohsr.exceptions import (
+    GeoHSRError,
+    InputError,
+    ModelError,
+    OutputError,
+    TrainingError,
+    WeightsError,
+)
+
+__all__ = [
+    "GeoHSRError",
+    "InputError",
+    "ModelError",
+    "OutputError",
+    "TrainingError",
+    "WeightsError",
+    "__version__",
+]

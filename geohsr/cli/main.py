@@ -1,0 +1,53 @@
+"""`geohsr` command line entry point.
+
+Subcommands live in their own modules and are imported only when invoked, so
+`geohsr --help` stays fast (no torch import). Any :class:`GeoHSRError` becomes a
+one-line message on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from geohsr._version import __version__
+from geohsr.exceptions import GeoHSRError
+
+#: command name -> "module:attribute" of its click command
+COMMANDS: dict[str, str] = {
+    "models": "geohsr.cli.models_cmd:models",
+    "info": "geohsr.cli.models_cmd:info",
+    "reconstruct": "geohsr.cli.reconstruct_cmd:reconstruct",
+    "preview": "geohsr.cli.preview_cmd:preview",
+    "finetune": "geohsr.cli.train_cmd:finetune",
+    "evaluate": "geohsr.cli.train_cmd:evaluate",
+    "batch": "geohsr.cli.batch_cmd:batch",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GeoHSRError as err:
+            click.echo(f"Error: {err}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="geohsr")
+def cli() -> None:
+    """Reconstruct 31-band hyperspectral cubes (400-700 nm) from RGB imagery."""

@@ -1,0 +1,173 @@
+"""Weights files: safetensors tensors + a JSON metadata block in the safetensors header.
+
+No pickle is ever loaded. A weights file records everything needed to rebuild and
+trust the model: registry name and config, output wavelengths, input normalisation,
+training data and recipe, camera response used for training, measured metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorsError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from geohsr._version import __version__
+from geohsr.exceptions import WeightsError
+from geohsr.models.registry import create_model
+from geohsr.spectral import WAVELENGTHS_NM
+
+METADATA_KEY = "geohsr"
+FORMAT_VERSION = 1
+SHIPPED_SUFFIX = ".safetensors"
+
+
+def pretrained_dir() -> Path:
+    """Folder holding the shipped weights.
+
+    ``$GEOHSR_PRETRAINED_DIR`` if set, else ``pretrained/`` beside the package (a source
+    checkout or editable install), else ``<prefix>/share/geohsr/pretrained`` (a wheel).
+    """
+    if env := os.environ.get("GEOHSR_PRETRAINED_DIR"):
+        return Path(env)
+    beside_package = Path(__file__).resolve().parents[2] / "pretrained"
+    if beside_package.is_dir():
+        return beside_package
+    return Path(sys.prefix) / "share" / "geohsr" / "pretrained"
+
+
+def list_shipped_weights() -> list[str]:
+    """Names (file stems) of the weights files shipped with geohsr."""
+    return sorted(p.stem for p in pretrained_dir().glob(f"*{SHIPPED_SUFFIX}"))
+
+
+def resolve_weights(spec: str | Path) -> Path:
+    """Turn a shipped weights name (``mxr_unet18_cave``) or a file path into a path."""
+    path = Path(spec).expanduser()
+    if path.suffix == SHIPPED_SUFFIX or path.exists():
+        if not path.is_file():
+            raise WeightsError(f"weights file {str(path)!r} not found; check the path")
+        return path
+    shipped = pretrained_dir() / f"{spec}{SHIPPED_SUFFIX}"
+    if shipped.is_file():
+        return shipped
+    raise WeightsError(
+        f"no weights named {str(spec)!r}; pass a .safetensors path or one of the shipped "
+        f"weights: {', '.join(list_shipped_weights()) or '(none shipped)'}"
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (recorded as provenance in outputs)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_weights(
+    model: nn.Module,
+    path: str | Path,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    half: bool = False,
+) -> Path:
+    """Write ``model``'s state dict to ``path`` (safetensors) with JSON metadata.
+
+    ``metadata`` adds free-form entries (``training_data``, ``recipe``, ``camera``,
+    ``metrics`` ...). ``half=True`` stores floating tensors as float16.
+    """
+    name = getattr(model, "geohsr_name", None)
+    if name is None:
+        raise WeightsError("model was not built by geohsr.create_model; cannot record its name")
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "model": name,
+        "config": getattr(model, "geohsr_config", {}),
+        "wavelengths_nm": [int(w) for w in WAVELENGTHS_NM],
+        "software_version": __version__,
+        "dtype": "float16" if half else "float32",
+    }
+    meta.update(metadata or {})
+    tensors = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if half and value.is_floating_point():
+            value = value.half()
+        tensors[key] = value
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
+    tmp.replace(path)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON metadata of a weights file (without loading its tensors)."""
+    path = resolve_weights(path)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = fh.metadata() or {}
+    except (SafetensorsError, OSError, ValueError) as err:
+        raise WeightsError(
+            f"{path} is not a readable safetensors weights file ({err}); "
+            "re-download or re-export it with `geohsr finetune`"
+        ) from err
+    if METADATA_KEY not in header:
+        raise WeightsError(
+            f"{path} has no geohsr metadata; it was not written by geohsr.save_weights"
+        )
+    try:
+        return json.loads(header[METADATA_KEY])
+    except json.JSONDecodeError as err:
+        raise WeightsError(f"{path} has corrupt geohsr metadata: {err}") from err
+
+
+def load_weights(
+    spec: str | Path,
+    *,
+    expect_model: str | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model recorded in a weights file and load its tensors.
+
+    Returns ``(model, metadata)``; the model is in eval mode, float32, on ``device``.
+    Raises :class:`WeightsError` for corrupt files, files made for another model
+    (``expect_model``) or tensors that do not fit the recorded architecture.
+    """
+    path = resolve_weights(spec)
+    meta = read_metadata(path)
+    name = meta.get("model")
+    if expect_model is not None and name != expect_model:
+        raise WeightsError(
+            f"{path} holds weights for {name!r}, not {expect_model!r}; "
+            f"pass --model {name} or weights made for {expect_model}"
+        )
+    model = create_model(name, **meta.get("config", {}))
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            state = {key: fh.get_tensor(key) for key in fh.keys()}
+    except (SafetensorsError, OSError, ValueError, RuntimeError) as err:
+        raise WeightsError(f"{path} is corrupt ({err}); re-download or re-export it") from err
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad_shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or bad_shapes:
+        raise WeightsError(
+            f"{path} does not fit model {name!r} (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}, wrong shape {bad_shapes[:3]}); it was made for another model"
+        )
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    model.geohsr_weights = str(path)
+    return model.to(device).eval(), meta
