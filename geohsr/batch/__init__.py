@@ -1,0 +1,1 @@
+"""Batch reconstruction of many scenes on a dask.distributed cluster."""
