@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError, safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
@@ -118,7 +118,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
-    except (SafetensorsError, OSError, ValueError) as err:
+    except (SafetensorError, OSError, ValueError) as err:
         raise WeightsError(
             f"{path} is not a readable safetensors weights file ({err}); "
             "re-download or re-export it with `geohsr finetune`"
@@ -157,7 +157,7 @@ def load_weights(
     try:
         with safe_open(str(path), framework="pt") as fh:
             state = {key: fh.get_tensor(key) for key in fh.keys()}
-    except (SafetensorsError, OSError, ValueError, RuntimeError) as err:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise WeightsError(f"{path} is corrupt ({err}); re-download or re-export it") from err
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
