@@ -1,0 +1,149 @@
+"""Training crops and whole-image evaluation pairs drawn from scenes.
+
+Every training sample is a pure function of ``(seed, index)``: its random generator is
+``numpy.random.default_rng([seed, index])``. So a run that resumes at step ``s`` sees exactly
+the samples an uninterrupted run would, whatever the number of loader workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from geohsr.exceptions import TrainingError
+from geohsr.training.camera import CameraSampler
+from geohsr.training.datasets.augment import (
+    Augmentation,
+    apply_geometry,
+    apply_lighting,
+    draw_geometry,
+)
+from geohsr.training.datasets.scene import Scene, SceneCache, SceneData
+from geohsr.training.degradations import RealWorldDegradation
+
+#: Training crops must have at least this fraction of valid pixels (user tiles).
+MIN_VALID_FRACTION = 0.95
+_MAX_TRIES = 20
+
+
+@dataclass(frozen=True)
+class EvalPair:
+    """One whole evaluation image: ``rgb`` (3, H, W) and ``cube`` (31, H, W) float32."""
+
+    name: str
+    rgb: np.ndarray
+    cube: np.ndarray
+
+
+class TrainingCrops(torch.utils.data.Dataset):
+    """Random ``crop`` x ``crop`` samples ``(rgb (3, c, c), cube (31, c, c))`` float32 tensors.
+
+    Scenes are drawn in proportion to their area. Scenes without RGB get it from ``camera``,
+    degraded by ``degradation`` with probability ``degrade_prob``. Index = global sample number.
+    """
+
+    def __init__(
+        self,
+        scenes: Sequence[Scene],
+        *,
+        crop: int,
+        camera: CameraSampler,
+        seed: int,
+        augmentation: Augmentation | None = None,
+        degradation: RealWorldDegradation | None = None,
+        degrade_prob: float = 0.0,
+        cache: SceneCache | None = None,
+    ) -> None:
+        if not scenes:
+            raise TrainingError("no training scenes; check --data and the validation split")
+        for scene in scenes:
+            start, stop = scene.row_slice
+            if stop - start < crop or scene.width < crop:
+                raise TrainingError(
+                    f"scene {scene.name} ({stop - start}x{scene.width}) is smaller than "
+                    f"--crop {crop}; lower --crop"
+                )
+        self.scenes = list(scenes)
+        areas = np.array([s.area for s in self.scenes], dtype=np.float64)
+        self.weights = areas / areas.sum()
+        self.crop = crop
+        self.camera = camera
+        self.seed = seed
+        self.augmentation = augmentation or Augmentation()
+        self.degradation = degradation
+        self.degrade_prob = degrade_prob
+        self.cache = cache or SceneCache()
+
+    def __len__(self) -> int:
+        return np.iinfo(np.int64).max
+
+    def _window(self, data: SceneData, size: int, rng: np.random.Generator) -> tuple[slice, slice]:
+        height, width = data.shape
+        size_y, size_x = min(size, height), min(size, width)
+        for _ in range(_MAX_TRIES):
+            y0 = int(rng.integers(0, height - size_y + 1))
+            x0 = int(rng.integers(0, width - size_x + 1))
+            window = slice(y0, y0 + size_y), slice(x0, x0 + size_x)
+            if data.valid is None or data.valid[window].mean() >= MIN_VALID_FRACTION:
+                return window
+        return window
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, int(index)])
+        scene = self.scenes[int(rng.choice(len(self.scenes), p=self.weights))]
+        data = self.cache.get(scene)
+        geometry = draw_geometry(rng, self.augmentation)
+        y, x = self._window(data, geometry.source_size(self.crop), rng)
+        cube = data.cube_window(y, x)  # (31, s, s)
+        rgb = data.rgb_window(y, x)  # (3, s, s) or None
+        stacked = cube if rgb is None else np.concatenate([rgb, cube])
+        stacked = apply_geometry(stacked, geometry, self.crop)
+        if rgb is None:
+            cube = stacked
+            rgb = self.camera.render(cube, data.exposure_reference(), rng)
+            if self.degradation is not None and rng.random() < self.degrade_prob:
+                rgb = self.degradation(rgb, rng)
+        else:
+            rgb, cube = stacked[:3], stacked[3:]
+        rgb = apply_lighting(rgb, rng, self.augmentation)
+        return torch.from_numpy(np.ascontiguousarray(rgb)), torch.from_numpy(cube)
+
+
+def _valid_bbox(data: SceneData) -> tuple[slice, slice]:
+    if data.valid is None:
+        return slice(None), slice(None)
+    rows, cols = np.nonzero(data.valid.any(axis=1))[0], np.nonzero(data.valid.any(axis=0))[0]
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def evaluation_pairs(
+    scenes: Sequence[Scene],
+    camera: CameraSampler,
+    *,
+    degradation: RealWorldDegradation | None = None,
+    seed: int = 0,
+    cache: SceneCache | None = None,
+) -> Iterator[EvalPair]:
+    """Whole-image pairs of ``scenes`` (the valid bounding box for user tiles).
+
+    Scenes without RGB are rendered deterministically: scene ``i`` with listed camera
+    ``i % len(camera.cameras)`` (named in the pair), then ``degradation`` with a generator
+    seeded by ``(seed, i)`` when given.
+    """
+    cache = cache or SceneCache()
+    for i, scene in enumerate(scenes):
+        data = cache.get(scene)
+        y, x = _valid_bbox(data)
+        cube = data.cube_window(y, x)
+        rgb = data.rgb_window(y, x)
+        name = scene.name
+        if rgb is None:
+            camera_index = i % len(camera.cameras)
+            rgb = camera.render_fixed(cube, camera_index)
+            name = f"{scene.name}@{camera.cameras[camera_index].name}"
+            if degradation is not None:
+                rgb = degradation(rgb, np.random.default_rng([seed, i]))
+        yield EvalPair(name, rgb, cube)
