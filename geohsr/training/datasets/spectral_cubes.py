@@ -7,11 +7,13 @@ sets are resampled to 400-700 nm / 10 nm on load (float32).
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.errors import NotGeoreferencedWarning
 
 from geohsr.exceptions import InputError
 from geohsr.spectral import WAVELENGTHS_NM
@@ -42,8 +44,10 @@ def _probe_size(path: Path) -> tuple[int, int]:
         if len(shapes) != 1:
             raise InputError(f"{path}: expected one 3-D (band, y, x) variable")
         return shapes[0][1], shapes[0][2]
-    with rasterio.open(path) as src:
-        return src.height, src.width
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # lab cubes (CAVE)
+        with rasterio.open(path) as src:
+            return src.height, src.width
 
 
 def cube_files(path: str | Path) -> list[Path]:

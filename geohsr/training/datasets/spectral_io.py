@@ -10,10 +10,12 @@ micrometres (converted). Raw values become reflectance through the raster's scal
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.errors import NotGeoreferencedWarning
 
 from geohsr.exceptions import InputError
 from geohsr.spectral import WAVELENGTHS_NM
@@ -113,8 +115,10 @@ def resample_cube(cube: np.ndarray, wavelengths_nm: np.ndarray) -> np.ndarray:
 def read_raster_cube(path: str | Path) -> tuple[np.ndarray, np.ndarray, float, float]:
     """``(values (B, H, W) as stored, wavelengths (B,) nm, scale, offset)`` of a GDAL raster."""
     try:
-        with rasterio.open(path) as src:
-            return src.read(), raster_wavelengths(src), *raster_value_scale(src)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # lab cubes (CAVE)
+            with rasterio.open(path) as src:
+                return src.read(), raster_wavelengths(src), *raster_value_scale(src)
     except rasterio.RasterioIOError as err:
         raise InputError(f"cannot read spectral raster {path}: {err}") from err
 

@@ -1,0 +1,256 @@
+"""`geohsr finetune` (train / fine-tune a model) and `geohsr evaluate` (metrics on data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+DATA_HELP = (
+    "KIND:PATH, repeatable to mix sources. Kinds: cave/cubes (spectral cubes, RGB simulated), "
+    "ntire2020, ntire2020-realworld, arad1k (NTIRE layouts), tiles (RGB.tif,HYPER.tif or a "
+    "folder of <name>_rgb.tif + <name>_hs.tif)."
+)
+CAMERA_HELP = (
+    "Camera for simulated RGB, repeatable (one drawn per sample): cie1964, jiang28 (all 28), "
+    "a camera name such as 'Canon 5DMarkII', or a CSV wavelength,r,g,b."
+)
+
+
+def _csv_list(text: str | None, kind: type = str) -> list:
+    return [kind(v.strip()) for v in text.split(",") if v.strip()] if text else []
+
+
+@click.command()
+@click.option("--data", "data", multiple=True, help=DATA_HELP)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run folder: checkpoints, metrics.jsonl, loss_curve.png, exported weights.",
+)
+@click.option("--model", default="mxr_unet18", show_default=True, help="Registry model name.")
+@click.option("--width", default=1.0, show_default=True, help="Channel multiplier of the model.")
+@click.option("--init", "init", default=None, help="Start from these weights (name or path).")
+@click.option("--freeze-encoder", is_flag=True, help="Train the decoder only.")
+@click.option(
+    "--loss",
+    type=click.Choice(["perceptual", "mrae", "mse", "l1"]),
+    default="perceptual",
+    show_default=True,
+)
+@click.option(
+    "--pixel-weight",
+    default=100.0,
+    show_default=True,
+    help="Weight of the pixel MSE in the perceptual loss (MXR paper variant: 10).",
+)
+@click.option("--vgg-weights", default=None, help="VGG16 weights (.npz or torchvision .pth).")
+@click.option(
+    "--vgg-pools",
+    default="3,4,5",
+    show_default=True,
+    help="Features before these VGG max-pools (1-5).",
+)
+@click.option("--feature-weights", default="3,9,2", show_default=True)
+@click.option("--camera", "cameras", multiple=True, help=CAMERA_HELP)
+@click.option(
+    "--camera-mix",
+    default=0.0,
+    show_default=True,
+    help="Probability of a random convex mixture of the 28 cameras.",
+)
+@click.option(
+    "--spectral-shift",
+    default=0.0,
+    show_default=True,
+    help="Maximum random shift of the camera response, nm.",
+)
+@click.option(
+    "--wb-jitter",
+    default=0.0,
+    show_default=True,
+    help="Std of the log white-balance error per channel.",
+)
+@click.option(
+    "--degrade-prob",
+    default=0.0,
+    show_default=True,
+    help="Fraction of simulated samples with noise + demosaic + JPEG.",
+)
+@click.option("--jpeg-quality", default="70,95", show_default=True, help="JPEG quality range.")
+@click.option("--crop", default=128, show_default=True, help="Training crop side, pixels.")
+@click.option("--batch-size", default=8, show_default=True)
+@click.option("--no-augment", is_flag=True, help="No flips/rotation/zoom/lighting.")
+@click.option("--val-fraction", default=0.2, show_default=True)
+@click.option("--val-scenes", default=None, help="Comma-separated validation scene names.")
+@click.option("--steps", type=int, default=None, help="Training steps (or --epochs).")
+@click.option("--epochs", type=int, default=None, help="Epochs (crops covering the data once).")
+@click.option("--lr", default=1e-3, show_default=True, help="Maximum one-cycle learning rate.")
+@click.option("--encoder-lr-factor", default=0.1, show_default=True)
+@click.option("--weight-decay", default=1e-3, show_default=True)
+@click.option("--clip-grad", default=1.0, show_default=True, help="Max gradient norm (0: off).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--val-every", type=int, default=None, help="Validate every N steps (1 epoch).")
+@click.option("--checkpoint-every", default=50, show_default=True, help="Steps between saves.")
+@click.option(
+    "--time-limit",
+    "time_limit_min",
+    type=float,
+    default=None,
+    help="Minutes for this session; stops cleanly (resume later with --resume).",
+)
+@click.option(
+    "--stop-after",
+    type=int,
+    default=None,
+    help="End this session at this global step (resume later).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out (its saved settings; session options may change).",
+)
+@click.option("--workers", default=0, show_default=True, help="Data loader processes.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+@click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
+@click.option(
+    "--export-name",
+    default=None,
+    help="Name of the exported .safetensors (default <model>_finetuned).",
+)
+@click.option("--cache-gb", default=4.0, show_default=True, help="RAM for decoded scenes.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def finetune(**options) -> None:
+    """Train or fine-tune a reconstruction model on spectral data (see --data)."""
+    from geohsr.exceptions import InputError
+    from geohsr.training.config import SESSION_FIELDS, TrainConfig
+    from geohsr.training.trainer import train
+
+    session = {
+        "out_dir": options["out_dir"],
+        "resume": options["resume"],
+        "time_limit_min": options["time_limit_min"],
+        "stop_after": options["stop_after"],
+        "workers": options["workers"],
+        "device": options["device"],
+        "progress": not options["quiet"],
+        "checkpoint_every": options["checkpoint_every"],
+        "cache_gb": options["cache_gb"],
+    }
+    saved = Path(options["out_dir"]) / "config.json"
+    if options["resume"] and saved.is_file():
+        values = json.loads(saved.read_text())
+        config = TrainConfig.from_dict(
+            {**values, **{k: v for k, v in session.items() if k in SESSION_FIELDS}}
+        )
+    else:
+        if not options["data"]:
+            raise InputError("no training data; pass --data KIND:PATH (e.g. cave:DIR)")
+        config = TrainConfig(
+            data=list(options["data"]),
+            model=options["model"],
+            width=options["width"],
+            init=options["init"],
+            freeze_encoder=options["freeze_encoder"],
+            loss=options["loss"],
+            pixel_weight=options["pixel_weight"],
+            feature_weights=tuple(_csv_list(options["feature_weights"], float)),
+            vgg_pools=tuple(_csv_list(options["vgg_pools"], int)),
+            vgg_weights=options["vgg_weights"],
+            cameras=list(options["cameras"]) or ["cie1964"],
+            camera_mix=options["camera_mix"],
+            spectral_shift_nm=options["spectral_shift"],
+            wb_jitter=options["wb_jitter"],
+            degrade_prob=options["degrade_prob"],
+            jpeg_quality=tuple(_csv_list(options["jpeg_quality"], int)),
+            crop=options["crop"],
+            batch_size=options["batch_size"],
+            augment=not options["no_augment"],
+            val_fraction=options["val_fraction"],
+            val_scenes=_csv_list(options["val_scenes"]),
+            steps=options["steps"],
+            epochs=options["epochs"],
+            lr=options["lr"],
+            encoder_lr_factor=options["encoder_lr_factor"],
+            weight_decay=options["weight_decay"],
+            clip_grad=options["clip_grad"],
+            seed=options["seed"],
+            val_every=options["val_every"],
+            amp=not options["no_amp"],
+            export_name=options["export_name"],
+            **session,
+        )
+    result = train(config)
+    state = "stopped early (continue with --resume)" if result.stopped_early else "finished"
+    click.echo(f"{state} at step {result.step}/{result.total_steps}; run folder {result.out_dir}")
+    if result.best:
+        best = result.best
+        click.echo(
+            f"best validation (step {best['step']}): MRAE {best['mrae']:.4f}  "
+            f"RMSE {best['rmse']:.4f}  PSNR {best['psnr']:.2f} dB  SAM {best['sam']:.2f} deg"
+        )
+    if result.weights:
+        click.echo(f"weights: {result.weights}")
+
+
+@click.command()
+@click.option("--weights", required=True, help="Weights file or shipped weights name.")
+@click.option("--data", "data", multiple=True, required=True, help=DATA_HELP)
+@click.option(
+    "--camera",
+    "cameras",
+    multiple=True,
+    help=CAMERA_HELP + " Default: the cameras recorded in the weights, else cie1964.",
+)
+@click.option("--degrade", is_flag=True, help="Apply real-world degradation to simulated RGB.")
+@click.option(
+    "--jpeg-quality", default="80,80", show_default=True, help="JPEG quality range with --degrade."
+)
+@click.option(
+    "--scenes",
+    default=None,
+    help="Comma-separated scene names, or 'val' for the weights' validation scenes.",
+)
+@click.option("--out", "out_path", default=None, help="Write the report (.csv or .json).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--tile", default=512, show_default=True, help="Tile side for large images.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the degradation noise.")
+def evaluate(weights, data, cameras, degrade, jpeg_quality, scenes, out_path, device, tile, seed):
+    """Print MRAE, RMSE, PSNR and SAM of WEIGHTS on --data (per image and mean)."""
+    from geohsr.models.weights import load_weights
+    from geohsr.training.camera import CameraResponse
+    from geohsr.training.degradations import RealWorldDegradation
+    from geohsr.training.evaluate import evaluate_data, write_report
+    from geohsr.training.trainer import select_device
+
+    torch_device = select_device(device)
+    model, meta = load_weights(weights, device=torch_device)
+    recorded = [
+        CameraResponse.from_metadata(c) for c in (meta.get("camera") or {}).get("cameras", [])
+    ]
+    names = _csv_list(scenes)
+    if names == ["val"]:
+        names = [n.removesuffix("[val]") for n in meta.get("val_scenes", [])]
+    quality = tuple(_csv_list(jpeg_quality, int))
+    report = evaluate_data(
+        model,
+        list(data),
+        cameras=list(cameras) or recorded or ["cie1964"],
+        degradation=RealWorldDegradation(jpeg_quality=quality) if degrade else None,
+        scene_names=names,
+        device=torch_device,
+        tile=tile,
+        seed=seed,
+    )
+    width = max([len(r["name"]) for r in report["images"]] + [4])
+    click.echo(f"{'image':<{width}}  {'MRAE':>8}  {'RMSE':>8}  {'PSNR':>7}  {'SAM':>6}")
+    for row in [*report["images"], {"name": "mean", **report["mean"]}]:
+        click.echo(
+            f"{row['name']:<{width}}  {row['mrae']:8.4f}  {row['rmse']:8.4f}  "
+            f"{row['psnr']:7.2f}  {row['sam']:6.2f}"
+        )
+    if out_path:
+        click.echo(f"report: {write_report(report, out_path)}")

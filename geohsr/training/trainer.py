@@ -1,0 +1,430 @@
+"""Plain PyTorch training loop for fine-tuning / training reconstruction models.
+
+Recipe (paper §4 + original code): AdamW (betas 0.9/0.99, weight decay 1e-3), one-cycle
+schedule (max lr 1e-3, 30 % warm-up, div 100, beta1 cycled 0.95 <-> 0.85), encoder learning
+rate x0.1, gradient clipping, mixed precision on CUDA (bfloat16, or float16 with loss scaling).
+
+Outputs in ``out_dir``: ``metrics.jsonl`` (see :mod:`~geohsr.training.run_log`),
+``checkpoints/last.pt`` (every ``checkpoint_every`` steps and at the end) and
+``checkpoints/best.pt`` (best validation MRAE), ``<export_name>.safetensors`` (the best model
+in the shipped-weights format, with metadata), ``loss_curve.png`` and ``config.json``.
+``resume=True`` restores model, optimiser, scheduler, step and RNG states from ``last.pt``;
+samples are a pure function of (seed, sample index), so the resumed curve is identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from geohsr.exceptions import TrainingError
+from geohsr.models import create_model
+from geohsr.models.weights import file_sha256, load_weights, resolve_weights, save_weights
+from geohsr.training.camera import (
+    CameraSampler,
+    CameraSampling,
+    jiang28_cameras,
+    resolve_cameras,
+)
+from geohsr.training.checkpoint import (
+    load_checkpoint,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
+from geohsr.training.config import TrainConfig
+from geohsr.training.datasets import (
+    SceneCache,
+    TrainingCrops,
+    evaluation_pairs,
+    load_data_specs,
+    split_scenes,
+)
+from geohsr.training.datasets.augment import Augmentation
+from geohsr.training.degradations import RealWorldDegradation
+from geohsr.training.evaluate import evaluate_model
+from geohsr.training.losses import build_loss
+from geohsr.training.run_log import MetricsLog, plot_loss_curve
+
+
+@dataclass
+class TrainResult:
+    """What a training session produced."""
+
+    out_dir: Path
+    step: int
+    total_steps: int
+    weights: Path | None
+    best: dict[str, Any] | None
+    losses: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_camera(config: TrainConfig) -> CameraSampler:
+    """Camera sampler from the config; mixtures draw from the 28 Jiang cameras when present."""
+    cameras = resolve_cameras(config.cameras)
+    pool = cameras
+    if config.camera_mix > 0:
+        try:
+            pool = jiang28_cameras()
+        except TrainingError:
+            pool = cameras
+    sampling = CameraSampling(
+        mix_prob=config.camera_mix,
+        shift_nm=config.spectral_shift_nm,
+        wb_jitter=config.wb_jitter,
+    )
+    return CameraSampler(cameras, sampling, pool)
+
+
+def build_degradation(config: TrainConfig) -> RealWorldDegradation | None:
+    """Real-world degradation for ``degrade_prob > 0``, else None."""
+    if config.degrade_prob <= 0:
+        return None
+    return RealWorldDegradation(jpeg_quality=tuple(config.jpeg_quality))
+
+
+def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
+    """New model from the registry, or the ``init`` weights (with their metadata)."""
+    if config.init:
+        model, meta = load_weights(config.init)
+        return model, meta
+    return create_model(config.model, width=config.width), None
+
+
+def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """Encoder (lr x ``encoder_lr_factor``) and the rest; a frozen encoder is left out."""
+    encoder = getattr(model, "encoder", None)
+    encoder_ids = {id(p) for p in encoder.parameters()} if encoder is not None else set()
+    if config.freeze_encoder:
+        if encoder is None:
+            raise TrainingError(f"model {config.model} has no encoder to freeze")
+        encoder.requires_grad_(False)
+    rest = [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]
+    groups = [{"params": rest, "max_lr": config.lr}]
+    if encoder is not None and not config.freeze_encoder:
+        groups.insert(
+            0,
+            {"params": list(encoder.parameters()), "max_lr": config.lr * config.encoder_lr_factor},
+        )
+    return groups
+
+
+def steps_per_epoch(train_area: int, config: TrainConfig) -> int:
+    """Steps whose crops add up to the training pixels once."""
+    return max(1, math.ceil(train_area / config.crop**2 / config.batch_size))
+
+
+class Trainer:
+    """One training session; :meth:`run` trains and returns a :class:`TrainResult`."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.out_dir = Path(config.out_dir)
+        self.device = select_device(config.device)
+        torch.manual_seed(config.seed)
+        scenes = load_data_specs(config.data)
+        self.train_scenes, self.val_scenes = split_scenes(
+            scenes, val_fraction=config.val_fraction, val_names=config.val_scenes, seed=config.seed
+        )
+        self.camera = build_camera(config)
+        self.degradation = build_degradation(config)
+        self.cache = SceneCache(int(config.cache_gb * (1 << 30)))
+        self.dataset = TrainingCrops(
+            self.train_scenes,
+            crop=config.crop,
+            camera=self.camera,
+            seed=config.seed,
+            augmentation=Augmentation(enabled=config.augment),
+            degradation=self.degradation,
+            degrade_prob=config.degrade_prob,
+            cache=self.cache,
+        )
+        self.epoch_steps = steps_per_epoch(sum(s.area for s in self.train_scenes), config)
+        if config.steps is None and config.epochs is None:
+            raise TrainingError("give the length of training: --steps N or --epochs N")
+        self.total_steps = config.steps or config.epochs * self.epoch_steps
+        self.val_every = config.val_every or self.epoch_steps
+        self.model, self.init_meta = build_model(config)
+        self.model.to(self.device)
+        self.loss_fn = self._build_loss().to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            param_groups(self.model, config),
+            lr=config.lr,
+            betas=(0.9, 0.99),
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer,
+            max_lr=[g["max_lr"] for g in self.optimizer.param_groups],
+            total_steps=self.total_steps,
+            pct_start=config.pct_start,
+            div_factor=config.div_factor,
+            base_momentum=0.85,
+            max_momentum=0.95,
+            cycle_momentum=True,
+        )
+        cuda = self.device.type == "cuda"
+        self.amp_dtype = None
+        if cuda and config.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16 and cuda)
+        self.log = MetricsLog(self.out_dir / "metrics.jsonl")
+        self.step = 0
+        self.best: dict[str, Any] | None = None
+        self.val_pairs = list(evaluation_pairs(self.val_scenes, self.camera, cache=self.cache))
+        if config.resume:
+            self._restore()
+
+    # ----------------------------------------------------------------- set-up helpers
+    def _build_loss(self) -> nn.Module:
+        c = self.config
+        if c.loss == "perceptual":
+            return build_loss(
+                "perceptual",
+                vgg_weights=c.vgg_weights,
+                pixel_weight=c.pixel_weight,
+                feature_weights=c.feature_weights,
+                pools=c.vgg_pools,
+            )
+        return build_loss(c.loss)
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.config.freeze_encoder:
+            self.model.encoder.eval()  # frozen BatchNorm statistics too
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    @property
+    def weights_path(self) -> Path:
+        name = self.config.export_name or f"{self.model.geohsr_name}_finetuned"
+        return self.out_dir / f"{name}.safetensors"
+
+    # ----------------------------------------------------------------- checkpoints
+    def _state(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "signature": self.config.curve_signature(),
+            "total_steps": self.total_steps,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_states(),
+            "best": self.best,
+        }
+
+    def _restore(self) -> None:
+        state = load_checkpoint(self.checkpoint_dir / "last.pt")
+        current = json.loads(json.dumps(self.config.curve_signature()))
+        saved = json.loads(json.dumps(state["signature"]))
+        changed = sorted(k for k in set(current) | set(saved) if current.get(k) != saved.get(k))
+        if changed or state["total_steps"] != self.total_steps:
+            what = ", ".join(changed) or "steps"
+            raise TrainingError(
+                f"cannot resume: settings changed since the checkpoint ({what}); "
+                "resume with the original options or start a new --out folder"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        restore_rng_states(state["rng"])
+        self.step = state["step"]
+        self.best = state["best"]
+
+    # ----------------------------------------------------------------- validation / export
+    def validate(self) -> dict[str, Any] | None:
+        """Evaluate on the validation images, log, keep best checkpoint + export."""
+        if not self.val_pairs:
+            return None
+        report = evaluate_model(self.model, self.val_pairs, device=self.device)
+        self._train_mode()
+        mean = report["mean"]
+        epoch = self.step / self.epoch_steps
+        self.log.write("val", step=self.step, epoch=round(epoch, 3), **mean)
+        if self.best is None or mean["mrae"] < self.best["mrae"]:
+            self.best = {"step": self.step, **mean, "images": report["images"]}
+            save_checkpoint(self.checkpoint_dir / "best.pt", self._state())
+            self.export()
+        return report
+
+    def metadata(self) -> dict[str, Any]:
+        """Metadata of the exported weights: data, split, recipe, camera, metrics."""
+        c = self.config
+        init = None
+        if c.init:
+            path = resolve_weights(c.init)
+            init = {"weights": path.name, "sha256": file_sha256(path)}
+        recipe = {
+            k: v
+            for k, v in c.to_dict().items()
+            if k
+            not in {
+                "data",
+                "out_dir",
+                "resume",
+                "progress",
+                "workers",
+                "device",
+                "cache_gb",
+                "val_scenes",
+            }
+        }
+        return {
+            "training_data": list(c.data),
+            "train_scenes": [s.name for s in self.train_scenes],
+            "val_scenes": [s.name for s in self.val_scenes],
+            "recipe": {
+                **recipe,
+                "total_steps": self.total_steps,
+                "steps_per_epoch": self.epoch_steps,
+            },
+            "camera": {
+                **self.camera.to_metadata(),
+                "applies_to": "scenes without RGB (cubes, cave); NTIRE/tiles use their own RGB",
+            },
+            "degradation": self.degradation.to_metadata() if self.degradation else None,
+            "init": init,
+            "steps": self.best["step"] if self.best else self.step,
+            "metrics": {
+                "validation": {
+                    k: v for k, v in (self.best or {}).items() if k not in ("images", "step")
+                },
+                "validation_images": (self.best or {}).get("images", []),
+            },
+            "input": "RGB in [0, 1] (3, H, W); uint8 images / 255",
+        }
+
+    def export(self) -> Path:
+        """Write the current model in the shipped-weights format (safetensors + metadata)."""
+        return save_weights(self.model, self.weights_path, self.metadata())
+
+    # ----------------------------------------------------------------- the loop
+    def _train_step(self, rgb: torch.Tensor, cube: torch.Tensor) -> float:
+        rgb = rgb.to(self.device, non_blocking=True)  # (B, 3, c, c)
+        cube = cube.to(self.device, non_blocking=True)  # (B, 31, c, c)
+        with torch.autocast(
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        ):
+            pred = self.model(rgb)  # (B, 31, c, c)
+            loss = self.loss_fn(pred, cube)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"loss became {loss.item()} at step {self.step + 1}; lower --lr or check the data"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.clip_grad:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def run(self) -> TrainResult:
+        """Train until the schedule ends, ``stop_after`` or the time limit; then save."""
+        c = self.config
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
+        start = time.monotonic()
+        deadline = start + c.time_limit_min * 60 if c.time_limit_min else math.inf
+        end_step = min(self.total_steps, c.stop_after or self.total_steps)
+        batch = c.batch_size
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=batch,
+            sampler=range(self.step * batch, end_step * batch),
+            num_workers=c.workers,
+            drop_last=True,
+        )
+        losses: list[float] = []
+        window: list[float] = []
+        val_total = last_val_seconds = 0.0
+        last_val_step = -1
+        self._train_mode()
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc="finetune",
+            unit="step",
+            disable=not c.progress,
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        )
+        stopped_early = False
+        for rgb, cube in loader:
+            loss = self._train_step(rgb, cube)
+            self.step += 1
+            losses.append(loss)
+            window.append(loss)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4g}", lr=f"{self.scheduler.get_last_lr()[-1]:.2e}")
+            if self.step % c.log_every == 0 or self.step == end_step:
+                self.log.write(
+                    "train",
+                    step=self.step,
+                    loss=float(np.mean(window)),
+                    lr=self.scheduler.get_last_lr()[-1],
+                    elapsed_s=round(time.monotonic() - start, 2),
+                )
+                window = []
+            if self.step % self.val_every == 0:
+                tick = time.monotonic()
+                self.validate()
+                last_val_seconds = time.monotonic() - tick
+                val_total += last_val_seconds
+                last_val_step = self.step
+            if self.step % c.checkpoint_every == 0:
+                save_checkpoint(self.checkpoint_dir / "last.pt", self._state())
+            per_step = (time.monotonic() - start - val_total) / len(losses)
+            finishing = 2 * per_step + last_val_seconds  # a last validation + margin
+            if self.step < end_step and time.monotonic() + finishing > deadline:
+                stopped_early = True
+                break
+        bar.close()
+        stopped_early = stopped_early or self.step < self.total_steps
+        if last_val_step != self.step:
+            self.validate()
+        if not self.val_pairs:
+            self.export()
+        save_checkpoint(self.checkpoint_dir / "last.pt", self._state())
+        plot_loss_curve(self.log, self.out_dir / "loss_curve.png")
+        weights = self.weights_path if self.weights_path.is_file() else None
+        return TrainResult(
+            out_dir=self.out_dir,
+            step=self.step,
+            total_steps=self.total_steps,
+            weights=weights,
+            best=self.best,
+            losses=losses,
+            stopped_early=stopped_early,
+        )
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Build a :class:`Trainer` from ``config`` and run it."""
+    return Trainer(config).run()
