@@ -42,6 +42,7 @@ def test_info_prints_metadata_lines(weights_file):
     assert "model: rpr2" in result.output.splitlines()
     assert 'metrics: {"mrae": 0.1}' in result.output
     assert "sha256: " in result.output
+    assert "wavelengths_nm: 400..700 step 10 (31 values)" in result.output
 
 
 def test_info_json_is_parseable(weights_file):

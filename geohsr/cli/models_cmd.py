@@ -35,5 +35,18 @@ def info(weights: str, as_json: bool) -> None:
         click.echo(json.dumps(meta, indent=2))
         return
     for key, value in meta.items():
-        text = value if isinstance(value, str) else json.dumps(value)
-        click.echo(f"{key}: {text}")
+        click.echo(f"{key}: {format_metadata_value(value)}")
+
+
+def format_metadata_value(value: object) -> str:
+    """One readable line: strings as is, evenly spaced number lists as a range, else JSON."""
+    if isinstance(value, str):
+        return value
+    if (
+        isinstance(value, list)
+        and len(value) > 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and len({b - a for a, b in zip(value[:-1], value[1:], strict=True)}) == 1
+    ):
+        return f"{value[0]}..{value[-1]} step {value[1] - value[0]} ({len(value)} values)"
+    return json.dumps(value)
