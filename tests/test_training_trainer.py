@@ -1,0 +1,230 @@
+"""End-to-end fine-tuning of a tiny model on every data kind, resume, export, evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from training_fixtures import (
+    smooth_cube,
+    write_arad1k,
+    write_cube_tif,
+    write_fake_vgg16,
+    write_ntire2020,
+    write_tile_pair,
+)
+
+from geohsr.cli.main import cli
+from geohsr.exceptions import TrainingError
+from geohsr.models import create_model
+from geohsr.models.weights import load_weights, read_metadata, save_weights
+from geohsr.training.config import TrainConfig
+from geohsr.training.trainer import Trainer, train
+
+CAVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cave"
+TINY = dict(width=0.125, crop=32, batch_size=2, progress=False, augment=False, lr=3e-3)
+
+
+def _config(tmp_path: Path, data: list[str], **overrides) -> TrainConfig:
+    values = {**TINY, "loss": "mse", "steps": 12, "val_every": 100, **overrides}
+    return TrainConfig(data=data, out_dir=str(tmp_path / "run"), **values)
+
+
+def _decreased(losses: list[float]) -> bool:
+    return float(np.mean(losses[-3:])) < float(np.mean(losses[:3]))
+
+
+@pytest.fixture(scope="module")
+def cubes_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cubes")
+    for i in range(3):
+        write_cube_tif(folder / f"scene{i}.tif", smooth_cube(48, 48, seed=i))
+    return folder
+
+
+def _data_spec(kind: str, root: Path) -> str:
+    if kind == "ntire2020":
+        return f"ntire2020:{write_ntire2020(root, train=2, valid=1)}"
+    if kind == "arad1k":
+        return f"arad1k:{write_arad1k(root, train=2, valid=1)}"
+    rgb, hs = write_tile_pair(root, size=72)
+    return f"tiles:{rgb},{hs}"
+
+
+@pytest.mark.parametrize("kind", ["ntire2020", "arad1k", "tiles"])
+def test_loss_decreases_on_each_paired_layout(tmp_path, kind):
+    torch.set_num_threads(1)
+    result = train(_config(tmp_path, [_data_spec(kind, tmp_path / "data")]))
+    assert result.step == 12 and _decreased(result.losses), result.losses
+    assert result.best is not None and np.isfinite(result.best["mrae"])
+    assert result.weights is not None and result.weights.is_file()
+
+
+def test_loss_decreases_on_spectral_cubes_with_perceptual_loss(tmp_path, cubes_dir):
+    vgg = write_fake_vgg16(tmp_path / "vgg.npz")
+    config = _config(
+        tmp_path,
+        [f"cubes:{cubes_dir}"],
+        loss="perceptual",
+        vgg_weights=str(vgg),
+        vgg_pools=(1, 2),
+        feature_weights=(3.0, 9.0),
+        steps=10,
+        val_scenes=["scene2"],
+        degrade_prob=0.5,
+    )
+    result = train(config)
+    assert _decreased(result.losses), result.losses
+
+
+@pytest.mark.skipif(not CAVE.is_dir(), reason="shared CAVE data not available")
+def test_cave_subset_fine_tunes(tmp_path):
+    data = [f"cave:{CAVE / 'flowers_ms.tif'}", f"cave:{CAVE / 'beads_ms.tif'}"]
+    result = train(_config(tmp_path, data, val_scenes=["beads_ms"], crop=48, val_every=6))
+    assert _decreased(result.losses), result.losses
+    meta = read_metadata(result.weights)
+    assert meta["val_scenes"] == ["beads_ms"] and meta["train_scenes"] == ["flowers_ms"]
+
+
+def test_resume_continues_the_same_curve(tmp_path, cubes_dir):
+    common = dict(steps=8, camera_mix=0.5, degrade_prob=0.5, augment=True, val_every=3)
+    straight = train(_config(tmp_path / "a", [f"cubes:{cubes_dir}"], **common))
+    first = train(_config(tmp_path / "b", [f"cubes:{cubes_dir}"], stop_after=4, **common))
+    assert first.stopped_early and first.step == 4
+    second = train(_config(tmp_path / "b", [f"cubes:{cubes_dir}"], resume=True, **common))
+    assert first.losses + second.losses == straight.losses
+    assert second.best["mrae"] == straight.best["mrae"]
+    with pytest.raises(TrainingError, match="settings changed"):
+        Trainer(
+            _config(tmp_path / "b", [f"cubes:{cubes_dir}"], resume=True, **{**common, "lr": 1e-2})
+        )
+
+
+def test_export_metadata_init_and_freeze(tmp_path, cubes_dir):
+    config = _config(
+        tmp_path, [f"cubes:{cubes_dir}"], steps=4, cameras=["cie1964"], export_name="tiny_cubes"
+    )
+    result = train(config)
+    meta = read_metadata(result.weights)
+    assert result.weights.name == "tiny_cubes.safetensors"
+    assert meta["camera"]["cameras"][0]["name"] == "cie1964"
+    assert len(meta["camera"]["cameras"][0]["css_rgb"][0]) == 31
+    assert meta["recipe"]["loss"] == "mse" and meta["recipe"]["total_steps"] == 4
+    assert set(meta["metrics"]["validation"]) >= {"mrae", "rmse", "psnr", "sam"}
+    assert meta["training_data"] == [f"cubes:{cubes_dir}"]
+    log = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert {e["event"] for e in log} == {"train", "val"}
+    assert (tmp_path / "run" / "loss_curve.png").stat().st_size > 0
+
+    frozen = Trainer(
+        _config(
+            tmp_path / "f",
+            [f"cubes:{cubes_dir}"],
+            steps=2,
+            init=str(result.weights),
+            freeze_encoder=True,
+        )
+    )
+    before = {k: v.clone() for k, v in frozen.model.encoder.state_dict().items()}
+    outcome = frozen.run()
+    after = frozen.model.encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BN stats
+    assert read_metadata(outcome.weights)["init"]["weights"] == "tiny_cubes.safetensors"
+
+
+def test_evaluate_command_prints_known_metrics(tmp_path):
+    # Fixture: NTIRE layout whose cube is 0.5 on the left half and 0.25 on the right half;
+    # the model predicts 0.4 everywhere (a linear model with zero weights and bias 0.4).
+    root = tmp_path / "ntire"
+    cube = np.full((31, 8, 10), 0.5, np.float32)
+    cube[:, :, 5:] = 0.25
+    from training_fixtures import clean_rgb, write_image, write_mat_v73
+
+    write_mat_v73(root / "NTIRE2020_Validation_Spectral" / "ARAD_HS_0451.mat", cube, bands=False)
+    write_image(root / "NTIRE2020_Validation_Clean" / "ARAD_HS_0451_clean.png", clean_rgb(cube))
+    model = create_model("linear")
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.fill_(0.4)
+    weights = save_weights(model, tmp_path / "const.safetensors", {"camera": None})
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--weights",
+            str(weights),
+            "--data",
+            f"ntire2020:{root}",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    mean = report["mean"]
+    assert mean["mrae"] == pytest.approx((0.1 / 0.5 + 0.15 / 0.25) / 2)  # 0.4
+    assert mean["rmse"] == pytest.approx(np.sqrt((0.01 + 0.0225) / 2))  # 0.12748
+    assert mean["psnr"] == pytest.approx(10 * np.log10(1 / 0.01625))  # 17.89 dB
+    assert mean["sam"] == pytest.approx(0.0, abs=1e-5)
+    assert "ARAD_HS_0451" in result.output and "0.4000" in result.output
+    csv_out = tmp_path / "report.csv"
+    CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--weights",
+            str(weights),
+            "--data",
+            f"ntire2020:{root}",
+            "--out",
+            str(csv_out),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert csv_out.read_text().splitlines()[0].startswith("name,mrae,rmse,psnr,sam")
+
+
+def test_finetune_command_and_resume_from_saved_config(tmp_path, cubes_dir):
+    out = tmp_path / "cli_run"
+    args = [
+        "finetune",
+        "--data",
+        f"cubes:{cubes_dir}",
+        "--out",
+        str(out),
+        "--width",
+        "0.125",
+        "--crop",
+        "32",
+        "--batch-size",
+        "2",
+        "--steps",
+        "4",
+        "--loss",
+        "mse",
+        "--quiet",
+        "--val-scenes",
+        "scene0",
+        "--stop-after",
+        "2",
+    ]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert "stopped early" in first.output
+    second = CliRunner().invoke(cli, ["finetune", "--out", str(out), "--resume", "--quiet"])
+    assert second.exit_code == 0, second.output
+    assert "finished at step 4/4" in second.output
+    model, meta = load_weights(out / "mxr_unet18_finetuned.safetensors")
+    assert meta["val_scenes"] == ["scene0"]
+    bad = CliRunner().invoke(cli, ["finetune", "--out", str(tmp_path / "x"), "--data", "hdf:/x"])
+    assert bad.exit_code == 2 and "KIND:PATH" in bad.output
