@@ -228,3 +228,22 @@ def test_finetune_command_and_resume_from_saved_config(tmp_path, cubes_dir):
     assert meta["val_scenes"] == ["scene0"]
     bad = CliRunner().invoke(cli, ["finetune", "--out", str(tmp_path / "x"), "--data", "hdf:/x"])
     assert bad.exit_code == 2 and "KIND:PATH" in bad.output
+
+
+def test_build_camera_excludes_held_out_cameras_from_list_and_mixtures():
+    from geohsr.training.camera import jiang28_path
+    from geohsr.training.trainer import build_camera
+
+    if not jiang28_path().is_file():
+        pytest.skip("camera_sensitivities_jiang28.npz not available")
+    config = TrainConfig(
+        data=[],
+        out_dir="",
+        cameras=["cie1964", "jiang28"],
+        exclude_cameras=["nikon d50"],
+        camera_mix=0.5,
+    )
+    sampler = build_camera(config)
+    names = [c.name for c in sampler.cameras]
+    assert len(names) == 28 and "Nikon D50" not in names and names[0] == "cie1964"
+    assert [c.name for c in sampler.mixture_pool] == names

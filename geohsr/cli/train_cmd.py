@@ -57,10 +57,16 @@ def _csv_list(text: str | None, kind: type = str) -> list:
 @click.option("--feature-weights", default="3,9,2", show_default=True)
 @click.option("--camera", "cameras", multiple=True, help=CAMERA_HELP)
 @click.option(
+    "--exclude-camera",
+    "exclude_cameras",
+    multiple=True,
+    help="Leave this camera out (e.g. --camera jiang28 --exclude-camera 'Nikon D50').",
+)
+@click.option(
     "--camera-mix",
     default=0.0,
     show_default=True,
-    help="Probability of a random convex mixture of the 28 cameras.",
+    help="Probability of a random convex mixture of 2-3 of the training cameras.",
 )
 @click.option(
     "--spectral-shift",
@@ -161,6 +167,7 @@ def finetune(**options) -> None:
             vgg_pools=tuple(_csv_list(options["vgg_pools"], int)),
             vgg_weights=options["vgg_weights"],
             cameras=list(options["cameras"]) or ["cie1964"],
+            exclude_cameras=list(options["exclude_cameras"]),
             camera_mix=options["camera_mix"],
             spectral_shift_nm=options["spectral_shift"],
             wb_jitter=options["wb_jitter"],

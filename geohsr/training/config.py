@@ -43,6 +43,7 @@ class TrainConfig:
     vgg_weights: str | None = None
     # RGB synthesis for scenes without RGB
     cameras: list[str] = field(default_factory=lambda: ["cie1964"])
+    exclude_cameras: list[str] = field(default_factory=list)
     camera_mix: float = 0.0
     spectral_shift_nm: float = 0.0
     wb_jitter: float = 0.0

@@ -30,12 +30,7 @@ from tqdm import tqdm
 from geohsr.exceptions import TrainingError
 from geohsr.models import create_model
 from geohsr.models.weights import file_sha256, load_weights, resolve_weights, save_weights
-from geohsr.training.camera import (
-    CameraSampler,
-    CameraSampling,
-    jiang28_cameras,
-    resolve_cameras,
-)
+from geohsr.training.camera import CameraSampler, CameraSampling, resolve_cameras
 from geohsr.training.checkpoint import (
     load_checkpoint,
     restore_rng_states,
@@ -78,20 +73,18 @@ def select_device(name: str) -> torch.device:
 
 
 def build_camera(config: TrainConfig) -> CameraSampler:
-    """Camera sampler from the config; mixtures draw from the 28 Jiang cameras when present."""
-    cameras = resolve_cameras(config.cameras)
-    pool = cameras
-    if config.camera_mix > 0:
-        try:
-            pool = jiang28_cameras()
-        except TrainingError:
-            pool = cameras
+    """Camera sampler from the config: the listed cameras minus ``exclude_cameras``; random
+    mixtures draw from the same list (held-out cameras never leak into training)."""
+    excluded = {name.lower() for name in config.exclude_cameras}
+    cameras = [c for c in resolve_cameras(config.cameras) if c.name.lower() not in excluded]
+    if not cameras:
+        raise TrainingError("every camera is excluded; keep at least one --camera")
     sampling = CameraSampling(
         mix_prob=config.camera_mix,
         shift_nm=config.spectral_shift_nm,
         wb_jitter=config.wb_jitter,
     )
-    return CameraSampler(cameras, sampling, pool)
+    return CameraSampler(cameras, sampling)
 
 
 def build_degradation(config: TrainConfig) -> RealWorldDegradation | None:
