@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import convolve
 
 #: Which channel each position of a 2x2 RGGB cell samples: [row % 2][col % 2].
 RGGB = ((0, 1), (1, 2))
@@ -36,6 +35,15 @@ def bayer_mosaic(rgb: np.ndarray) -> np.ndarray:
     return (rgb * masks).sum(axis=0).astype(np.float32)
 
 
+def convolve3x3(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """2-D correlation of ``image`` ``(H, W)`` with a 3x3 ``kernel``, mirrored borders."""
+    padded = np.pad(image, 1, mode="reflect")
+    height, width = image.shape
+    return sum(
+        kernel[i, j] * padded[i : i + height, j : j + width] for i in range(3) for j in range(3)
+    )
+
+
 def demosaic_bilinear(raw: np.ndarray) -> np.ndarray:
     """Bilinear demosaic of an RGGB raw ``(H, W)`` -> ``(3, H, W)`` float32.
 
@@ -43,10 +51,7 @@ def demosaic_bilinear(raw: np.ndarray) -> np.ndarray:
     """
     masks = bayer_masks(*raw.shape)
     kernels = (_KERNEL_RB, _KERNEL_G, _KERNEL_RB)
-    planes = [
-        convolve(raw * mask, kernel, mode="mirror")
-        for mask, kernel in zip(masks, kernels, strict=True)
-    ]
+    planes = [convolve3x3(raw * mask, kernel) for mask, kernel in zip(masks, kernels, strict=True)]
     return np.stack(planes).astype(np.float32)
 
 

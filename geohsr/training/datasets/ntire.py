@@ -18,18 +18,28 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import h5py
 import numpy as np
 from PIL import Image
 
-from geohsr.exceptions import InputError
+from geohsr.exceptions import InputError, TrainingError
 from geohsr.training.datasets.scene import Scene, SceneData
 from geohsr.training.datasets.spectral_io import resample_cube
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError as err:
+        raise TrainingError(
+            "reading NTIRE .mat files needs h5py: pip install 'geohsr[train]'"
+        ) from err
+    return h5py
 
 
 def read_mat_cube(path: str | Path) -> np.ndarray:
     """``(31, H, W)`` float32 spectra of an NTIRE ``.mat`` file (v7.3 HDF5 or v5)."""
     path = Path(path)
+    h5py = _h5py()
     if h5py.is_hdf5(path):
         with h5py.File(path, "r") as mat:
             cube = np.asarray(mat["cube"], dtype=np.float32).transpose(0, 2, 1)  # (31, H, W)
@@ -75,6 +85,7 @@ def _split_hint(path: Path, root: Path) -> str | None:
 
 
 def _mat_size(path: Path) -> tuple[int, int]:
+    h5py = _h5py()
     if h5py.is_hdf5(path):
         with h5py.File(path, "r") as mat:
             _, width, height = mat["cube"].shape
