@@ -3,6 +3,7 @@
 Importing geohsr is light (no torch); it registers the ``.hsr`` xarray accessor.
 """
 
+from geohsr import accessor as _accessor  # noqa: F401 - registers the .hsr accessor
 from geohsr._version import __version__
 from geohsr.exceptions import (
     GeoHSRError,

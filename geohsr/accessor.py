@@ -1,0 +1,99 @@
+"""The ``.hsr`` xarray accessor, registered by ``import geohsr``.
+
+A thin facade over :func:`geohsr.inference.scene.reconstruct_dataarray`::
+
+    import geohsr, rioxarray
+    rgb = rioxarray.open_rasterio("scene.tif", chunks=True, masked=True)
+    cube = rgb.hsr.reconstruct(model="mxr_unet18_cave", tile=512, overlap=64)  # lazy
+    cube.sel(wavelength=550).plot()
+
+Computing the result gives the same values as ``geohsr reconstruct`` with the same
+settings (same blocks, same order). torch is imported only when ``reconstruct`` runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import xarray as xr
+
+from geohsr.exceptions import InputError
+from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
+
+
+def _predictor(model: Any, options: ReconstructOptions):
+    """A Predictor from a Predictor, an ``nn.Module`` or a weights name/path."""
+    from torch import nn
+
+    from geohsr.inference.predictor import Predictor
+
+    if isinstance(model, Predictor):
+        return model
+    settings = {
+        "device": options.device,
+        "batch_size": options.batch_size,
+        "threads": options.threads,
+    }
+    if isinstance(model, nn.Module):
+        return Predictor(model, **settings)
+    return Predictor.from_weights(model, **settings)
+
+
+def _reconstruct(data: xr.DataArray, model: Any, kwargs: dict[str, Any]) -> xr.DataArray:
+    from geohsr.inference.scene import reconstruct_dataarray
+
+    options = ReconstructOptions(**kwargs)
+    source = str(data.encoding.get("source", data.name or "(in-memory DataArray)"))
+    return reconstruct_dataarray(
+        data, predictor=_predictor(model, options), options=options, source=source
+    )
+
+
+@xr.register_dataarray_accessor("hsr")
+class HsrDataArrayAccessor:
+    """``da.hsr``: hyperspectral reconstruction of ``(band, y, x)`` RGB imagery."""
+
+    def __init__(self, data: xr.DataArray) -> None:
+        self._data = data
+
+    def reconstruct(self, *, model: Any = DEFAULT_WEIGHTS, **options: Any) -> xr.DataArray:
+        """Lazy ``(wavelength, y, x)`` float32 cube with the input's CRS and coordinates.
+
+        model: a weights name/path, an ``nn.Module`` from ``create_model`` or a
+            ``Predictor``. options: any :class:`ReconstructOptions` field (``tile``,
+            ``overlap``, ``batch_size``, ``device``, ``bands``, ``scale``, ``stretch``...).
+        """
+        return _reconstruct(self._data, model, options)
+
+
+@xr.register_dataset_accessor("hsr")
+class HsrDatasetAccessor:
+    """``ds.hsr``: the same for a Dataset (one ``(band, y, x)`` variable, or one 2-D
+    variable per band, e.g. ``open_rasterio(..., band_as_variable=True)``)."""
+
+    def __init__(self, dataset: xr.Dataset) -> None:
+        self._dataset = dataset
+
+    def rgb(self, variable: str | None = None) -> xr.DataArray:
+        """The ``(band, y, x)`` imagery the reconstruction reads."""
+        ds = self._dataset
+        if variable is not None:
+            return ds[variable]
+        names = list(ds.data_vars)
+        if len(names) == 1 and "band" in ds[names[0]].dims:
+            return ds[names[0]]
+        if names and all(set(ds[n].dims) == {"y", "x"} for n in names):
+            stacked = ds[names].to_dataarray(dim="band")
+            stacked.encoding = dict(ds[names[0]].encoding)
+            return stacked
+        raise InputError(
+            f"cannot tell which variables of the Dataset ({', '.join(map(str, names))}) are "
+            "the image; pass variable='name' (a (band, y, x) variable)"
+        )
+
+    def reconstruct(
+        self, *, variable: str | None = None, model: Any = DEFAULT_WEIGHTS, **options: Any
+    ) -> xr.Dataset:
+        """Dataset with the lazy ``reflectance`` cube (see the DataArray accessor)."""
+        cube = _reconstruct(self.rgb(variable), model, options)
+        return cube.to_dataset()

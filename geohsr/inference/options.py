@@ -1,0 +1,60 @@
+"""Settings of a scene reconstruction (no heavy imports: the CLI builds these cheaply)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from geohsr.exceptions import InputError, OutputError
+
+#: weights used when none are given: a name in pretrained/ or a .safetensors path
+DEFAULT_WEIGHTS = "mxr_unet18_cave"
+#: output encodings (``--dtype``)
+OUTPUT_DTYPES = ("float32", "float16", "uint16")
+ZARR_FORMATS = (2, 3)
+
+
+@dataclass(frozen=True)
+class ReconstructOptions:
+    """How to reconstruct a scene.
+
+    tile / overlap: window size and overlap in pixels. batch_size: windows per model call
+    (``None``: the predictor's default). device: ``auto``, ``cpu``, ``cuda`` or
+    ``cuda:N``. threads: torch CPU threads (``None``: torch's default). bands: 1-based
+    red, green, blue band indexes (``None``: the file must have 3 bands). scale: divisor
+    for raw values; stretch: ``(low, high)`` percentiles instead. nodata: extra raw value
+    treated as missing. dtype: ``float32``, ``float16`` or ``uint16`` (reflectance x 10000,
+    65535 = nodata). zarr_format: 2 (GDAL-readable) or 3.
+    """
+
+    tile: int = 512
+    overlap: int = 64
+    batch_size: int | None = None
+    device: str = "auto"
+    threads: int | None = None
+    bands: tuple[int, ...] | None = None
+    scale: float | None = None
+    stretch: tuple[float, float] | None = None
+    nodata: float | None = None
+    dtype: str = "float32"
+    zarr_format: int = 2
+
+    def __post_init__(self) -> None:
+        if self.tile < 16:
+            raise InputError(f"--tile must be at least 16 pixels, got {self.tile}")
+        if not 0 <= self.overlap <= self.tile // 2:
+            raise InputError(
+                f"--overlap must be between 0 and tile/2 = {self.tile // 2}, got {self.overlap}"
+            )
+        if self.batch_size is not None and self.batch_size < 1:
+            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {self.threads}")
+        if self.dtype not in OUTPUT_DTYPES:
+            raise OutputError(f"--dtype {self.dtype!r}: choose one of {', '.join(OUTPUT_DTYPES)}")
+        if self.zarr_format not in ZARR_FORMATS:
+            raise OutputError(f"--zarr-format must be 2 or 3, got {self.zarr_format}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready record (lists instead of tuples)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -1,0 +1,123 @@
+"""Predict 31-band cubes for batches of RGB windows with a prepared model on a device."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from geohsr.exceptions import ModelError
+from geohsr.inference.options import DEFAULT_WEIGHTS
+from geohsr.models.weights import file_sha256, load_weights
+from geohsr.spectral import N_BANDS
+
+#: windows per model call when none is given
+DEFAULT_BATCH_SIZE = {"cpu": 2, "cuda": 8}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; checks that CUDA exists."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(
+            f"device {str(device)!r} asked for but CUDA is not available; "
+            "use --device cpu (or auto)"
+        )
+    if resolved.type not in ("cpu", "cuda"):
+        raise ModelError(f"unsupported device {str(device)!r}; use auto, cpu or cuda")
+    return resolved
+
+
+class Predictor:
+    """A model ready for inference on one device.
+
+    The model is prepared in place: eval mode, no gradients, weight/spectral norm folded
+    into plain weights, channels-last memory format; on CUDA it runs under float16
+    autocast. :meth:`predict` is thread-safe (calls are serialised).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        device: str | torch.device = "auto",
+        batch_size: int | None = None,
+        threads: int | None = None,
+        weights: str | Path | None = None,
+    ) -> None:
+        from geohsr.models.inference_prep import prepare_for_inference
+
+        self.device = resolve_device(device)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.device.type]
+        self.model = prepare_for_inference(model, channels_last=True).to(self.device)
+        self.weights = Path(weights) if weights is not None else None
+        self._sha256: str | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_weights(
+        cls,
+        spec: str | Path = DEFAULT_WEIGHTS,
+        *,
+        device: str | torch.device = "auto",
+        batch_size: int | None = None,
+        threads: int | None = None,
+    ) -> Predictor:
+        """Load a shipped weights name (``mxr_unet18_cave``) or a ``.safetensors`` path."""
+        model, _ = load_weights(spec)
+        return cls(
+            model,
+            device=device,
+            batch_size=batch_size,
+            threads=threads,
+            weights=model.geohsr_weights,
+        )
+
+    @property
+    def model_name(self) -> str:
+        """Registry name of the model (``type(model).__name__`` if it was not built by name)."""
+        return getattr(self.model, "geohsr_name", type(self.model).__name__)
+
+    def provenance(self) -> dict[str, Any]:
+        """Model name, config, weights file and its SHA-256 (for output metadata)."""
+        if self.weights is not None and self._sha256 is None:
+            self._sha256 = file_sha256(self.weights)
+        return {
+            "model": self.model_name,
+            "model_config": dict(getattr(self.model, "geohsr_config", {})),
+            "weights": self.weights.name if self.weights is not None else "(in-memory model)",
+            "weights_sha256": self._sha256 or "",
+        }
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """RGB windows ``(N, 3, h, w)`` float32 in [0, 1] -> cubes ``(N, 31, h, w)`` float32.
+
+        Runs ``batch_size`` windows per model call.
+        """
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected a batch (N, 3, h, w), got shape {batch.shape}")
+        out = np.empty((batch.shape[0], N_BANDS, *batch.shape[2:]), np.float32)
+        with self._lock, torch.inference_mode():
+            for start in range(0, batch.shape[0], self.batch_size):
+                out[start : start + self.batch_size] = self._forward(
+                    batch[start : start + self.batch_size]
+                )
+        return out
+
+    def _forward(self, chunk: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(self.device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                y = self.model(x)
+        else:
+            y = self.model(x)
+        return y.float().cpu().numpy()

@@ -1,0 +1,255 @@
+"""Reconstruct a whole scene: read -> tile -> predict -> blend -> write, streaming.
+
+:func:`reconstruct_scene` (files in, file out, bounded memory, resumable Zarr) and
+:func:`reconstruct_dataarray` (lazy dask cube, used by the ``.hsr`` accessor) share every
+step: :func:`~geohsr.io.read.prepare_rgb` for input, :class:`BlockReconstructor` for
+predict + blend, :func:`cube_attrs` and :func:`~geohsr.io.cube.cube_dataarray` for metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rasterio
+import xarray as xr
+from dask.base import tokenize
+
+from geohsr._version import __version__
+from geohsr.exceptions import OutputError
+from geohsr.inference.blocks import BlockReconstructor, lazy_cube, stream_blocks
+from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
+from geohsr.inference.predictor import Predictor
+from geohsr.inference.progress import Progress, ProgressArg
+from geohsr.io.cog_writer import CogCubeWriter
+from geohsr.io.cube import CubeGrid, cube_dataarray
+from geohsr.io.encoding import CubeEncoding
+from geohsr.io.output import check_output, is_complete_output, output_format
+from geohsr.io.read import InputScaling, open_raster, prepare_rgb
+from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side
+from geohsr.spectral import N_BANDS
+from geohsr.tiling.feather import DEFAULT_FLOOR
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "ReconstructOptions",
+    "ReconstructResult",
+    "is_complete_output",
+    "reconstruct_dataarray",
+    "reconstruct_scene",
+]
+
+#: GDAL block cache while reconstructing (MB): bounded, whatever the scene size
+GDAL_CACHE_MB = 128
+
+
+@dataclass(frozen=True)
+class ReconstructResult:
+    """Outcome of :func:`reconstruct_scene`.
+
+    shape: ``(31, height, width)``; n_windows: windows predicted in this run; seconds: wall
+    time of this run (model loading excluded); megapixels: scene size; megapixels_per_s:
+    output pixels written per second in this run; crs: the output CRS (``None`` when the
+    input had no georeference); resumed_from_band: first band written by this run.
+    """
+
+    output: Path
+    shape: tuple[int, int, int]
+    n_windows: int
+    seconds: float
+    megapixels: float
+    megapixels_per_s: float
+    crs: str | None
+    resumed_from_band: int = 0
+
+
+def cube_attrs(
+    predictor: Any,
+    options: ReconstructOptions,
+    scaling: InputScaling,
+    grid: CubeGrid,
+    source: str,
+) -> dict[str, Any]:
+    """Provenance attributes of an output cube (flat, JSON- and GeoTIFF-tag-friendly)."""
+    model = predictor.provenance()
+    encoding = CubeEncoding(options.dtype)
+    return {
+        "title": f"hyperspectral reconstruction, {N_BANDS} bands 400-700 nm",
+        "software": f"geohsr {__version__}",
+        "source_file": source,
+        "input_bands": ",".join(map(str, options.bands or (1, 2, 3))),
+        "input_scaling": scaling.description,
+        "model": model["model"],
+        "model_config": json.dumps(model["model_config"], sort_keys=True),
+        "weights": model["weights"],
+        "weights_sha256": model["weights_sha256"],
+        "tile": options.tile,
+        "overlap": options.overlap,
+        "windows_per_block": predictor.batch_size,
+        "blend": f"raised-cosine feather over the overlap, floor {DEFAULT_FLOOR:g}",
+        "encoding": encoding.description(),
+        "wavelength_units": "nm",
+        "georeferenced": "yes" if grid.crs is not None else "no (the input has no CRS)",
+    }
+
+
+def reconstruct_scene(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    predictor: Predictor | None = None,
+    weights: str | Path = DEFAULT_WEIGHTS,
+    options: ReconstructOptions | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: ProgressArg = None,
+) -> ReconstructResult:
+    """Reconstruct the 31-band cube of raster ``src`` into ``dst`` (``.zarr`` or ``.tif``).
+
+    predictor: a ready :class:`Predictor` (its batch size and device win over
+        ``options``); otherwise one is loaded from ``weights``.
+    overwrite: replace an existing ``dst``. resume: continue an interrupted Zarr write
+        (same settings) or return at once when ``dst`` is already complete.
+    progress: ``True``/``False``/``None`` (bar only on a terminal) or a callable
+        ``(windows_done, windows_total)``.
+
+    The output appears at ``dst`` only when complete (written to ``<dst>.partial`` first).
+    Raises :class:`InputError` / :class:`OutputError` with the fix in the message.
+    """
+    options = options or ReconstructOptions()
+    src, dst = Path(src), Path(dst)
+    fmt = output_format(dst)
+    if resume and fmt != "zarr":
+        raise OutputError("--resume works for .zarr output only; rerun the .tif from scratch")
+    check_output(dst, overwrite=overwrite, resume=resume)
+    chunk = chunk_side(options.tile - options.overlap)
+    raw = open_raster(src, chunks={"band": -1, "y": chunk, "x": chunk})
+    rgb, scaling = prepare_rgb(
+        raw,
+        bands=options.bands,
+        scale=options.scale,
+        stretch=options.stretch,
+        nodata=options.nodata,
+    )
+    if resume and is_complete_output(dst):
+        return ReconstructResult(
+            dst,
+            (N_BANDS, *rgb.shape[1:]),
+            0,
+            0.0,
+            rgb.shape[1] * rgb.shape[2] / 1e6,
+            0.0,
+            _crs_string(rgb),
+        )
+    if predictor is None:
+        predictor = Predictor.from_weights(
+            weights,
+            device=options.device,
+            batch_size=options.batch_size,
+            threads=options.threads,
+        )
+    grid = CubeGrid.from_dataarray(rgb)
+    reconstructor = BlockReconstructor(
+        predictor, grid.height, grid.width, options.tile, options.overlap
+    )
+    attrs = cube_attrs(predictor, options, scaling, grid, str(src.resolve()))
+    writer = _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume)
+    return _run(reconstructor, rgb, writer, grid, progress)
+
+
+def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume):
+    encoding = CubeEncoding(options.dtype)
+    chunk = chunk_side(reconstructor.grid.stride)
+    if fmt == "cog":
+        return CogCubeWriter(dst, grid, attrs, encoding, chunk=chunk)
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {"attrs": attrs, "options": options.to_dict(), "shape": [grid.height, grid.width]},
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    return ZarrCubeWriter(
+        dst,
+        grid,
+        attrs,
+        encoding,
+        chunk=chunk,
+        zarr_format=options.zarr_format,
+        fingerprint=fingerprint,
+        resume=resume,
+    )
+
+
+def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
+    plan = reconstructor.plan
+    emit_from = writer.bands_done
+    first_band = plan.first_band_touching(plan.bands[emit_from].begin) if emit_from else 0
+    n_cols = len(reconstructor.grid.col_starts)
+    done_before = sum(len(band.starts) for band in plan.bands[:emit_from]) * n_cols
+    progress = Progress(progress_arg, reconstructor.grid.n_windows, done_before)
+    started = time.perf_counter()
+    pixels = 0
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            for i, j, result in stream_blocks(
+                reconstructor, rgb, first_band=first_band, emit_from_band=emit_from
+            ):
+                band, block = plan.bands[i], plan.blocks[j]
+                values = result.output.values
+                writer.write(band.begin, block.begin, values)
+                pixels += values.shape[1] * values.shape[2]
+                progress.update(result.n_windows, values.shape[1] * values.shape[2])
+                if j == len(plan.blocks) - 1:
+                    writer.band_done(i)
+            path = writer.finish()
+    finally:
+        writer.close()
+        progress.close()
+    seconds = time.perf_counter() - started
+    return ReconstructResult(
+        output=path,
+        shape=(N_BANDS, grid.height, grid.width),
+        n_windows=progress.done - done_before,
+        seconds=seconds,
+        megapixels=grid.height * grid.width / 1e6,
+        megapixels_per_s=pixels / 1e6 / max(seconds, 1e-9),
+        crs=_crs_string(rgb),
+        resumed_from_band=emit_from,
+    )
+
+
+def _crs_string(data: xr.DataArray) -> str | None:
+    crs = data.rio.crs
+    return crs.to_string() if crs is not None else None
+
+
+def reconstruct_dataarray(
+    data: xr.DataArray,
+    *,
+    predictor: Any,
+    options: ReconstructOptions,
+    source: str = "(in-memory DataArray)",
+) -> xr.DataArray:
+    """Lazy cube ``(wavelength, y, x)`` of raw ``(band, y, x)`` imagery ``data``.
+
+    Same input preparation, blocks and metadata as :func:`reconstruct_scene` with the same
+    ``options`` and predictor, so computing it gives the values the CLI writes.
+    """
+    rgb, scaling = prepare_rgb(
+        data,
+        bands=options.bands,
+        scale=options.scale,
+        stretch=options.stretch,
+        nodata=options.nodata,
+    )
+    grid = CubeGrid.from_dataarray(rgb)
+    reconstructor = BlockReconstructor(
+        predictor, grid.height, grid.width, options.tile, options.overlap
+    )
+    token = tokenize(rgb.data, id(predictor), options.to_dict())
+    cube = lazy_cube(reconstructor, rgb, token)
+    return cube_dataarray(cube, grid, cube_attrs(predictor, options, scaling, grid, source))

@@ -1,0 +1,1 @@
+"""Raster input (any GDAL raster via rioxarray, lazily) and cube output (Zarr, COG)."""

@@ -1,0 +1,121 @@
+"""Write a cube as a Cloud-Optimised GeoTIFF.
+
+A COG cannot be streamed (its overviews and tile index come first), so blocks go into a
+tiled, uncompressed scratch GTiff (``<path>.partial``, windowed writes, any alignment);
+:meth:`CogCubeWriter.finish` then converts it with GDAL's COG driver (ZSTD, predictor,
+overviews) to ``<path>.partial.cog`` and renames that to ``<path>``. Bands are described
+``"400 nm"``... and carry ENVI-style ``wavelength``/``wavelength_units`` metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
+
+from geohsr.exceptions import OutputError
+from geohsr.io.cube import COMPLETE_TAG, CubeGrid
+from geohsr.io.encoding import CubeEncoding
+from geohsr.io.output import partial_path, publish, remove
+from geohsr.spectral import N_BANDS, WAVELENGTHS_NM
+
+#: scratch GTiff tile side when the window stride is not a multiple of 16
+SCRATCH_BLOCK = 512
+COG_OPTIONS = {
+    "COMPRESS": "ZSTD",
+    "LEVEL": 9,
+    "BLOCKSIZE": 256,
+    "OVERVIEWS": "AUTO",
+    "OVERVIEW_RESAMPLING": "AVERAGE",
+    "BIGTIFF": "IF_SAFER",
+    "NUM_THREADS": "ALL_CPUS",
+}
+
+
+def gdal_tags(attrs: dict[str, Any]) -> dict[str, str]:
+    """Provenance attributes as GeoTIFF dataset tags (strings)."""
+    return {key.upper(): str(value) for key, value in attrs.items()}
+
+
+class CogCubeWriter:
+    """Writes ``(31, H, W)`` reflectance blocks; :meth:`finish` publishes the COG."""
+
+    def __init__(
+        self,
+        path: Path,
+        grid: CubeGrid,
+        attrs: dict[str, Any],
+        encoding: CubeEncoding,
+        *,
+        chunk: int = SCRATCH_BLOCK,
+    ) -> None:
+        if encoding.dtype == "float16":
+            raise OutputError(
+                "GeoTIFF output cannot be float16 with this GDAL; use "
+                "--dtype float32 or uint16, or write .zarr"
+            )
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self.encoding = encoding
+        self.bands_done = 0
+        remove(self.partial)
+        block = chunk if chunk % 16 == 0 else SCRATCH_BLOCK  # aligned writes fill whole tiles
+        profile = {
+            "driver": "GTiff",
+            "width": grid.width,
+            "height": grid.height,
+            "count": N_BANDS,
+            "dtype": encoding.dtype,
+            "nodata": encoding.nodata,
+            "crs": grid.crs,
+            "transform": grid.transform,
+            "tiled": True,
+            "blockxsize": block,
+            "blockysize": block,
+            "interleave": "pixel",
+            "BIGTIFF": "IF_SAFER",
+        }
+        self.dataset = rasterio.open(self.partial, "w", **profile)
+        self.dataset.update_tags(**gdal_tags(attrs))
+        for band, wavelength in enumerate(WAVELENGTHS_NM, start=1):
+            self.dataset.set_band_description(band, f"{wavelength} nm")
+            self.dataset.update_tags(band, wavelength=str(wavelength), wavelength_units="nm")
+            self.dataset.update_tags(
+                band, ns="IMAGERY", CENTRAL_WAVELENGTH_UM=f"{wavelength / 1000:g}"
+            )
+        if not encoding.is_float:
+            self.dataset.scales = (encoding.scale_factor,) * N_BANDS
+            self.dataset.offsets = (0.0,) * N_BANDS
+
+    def write(self, row: int, col: int, values: np.ndarray) -> None:
+        """Store reflectance ``values`` ``(31, h, w)`` float32 at pixel ``(row, col)``."""
+        height, width = values.shape[1:]
+        self.dataset.write(self.encoding.encode(values), window=Window(col, row, width, height))
+
+    def band_done(self, band_index: int) -> None:
+        """GeoTIFF output does not resume; nothing to record."""
+        self.bands_done = band_index + 1
+
+    def finish(self) -> Path:
+        """Convert the scratch GTiff to a COG and rename it to the output path."""
+        self.dataset.update_tags(**{COMPLETE_TAG: "yes"})
+        self.dataset.close()
+        cog = self.partial.with_name(self.partial.name + ".cog")
+        predictor = 3 if self.encoding.is_float else 2
+        try:
+            rasterio.shutil.copy(
+                self.partial, cog, driver="COG", PREDICTOR=predictor, **COG_OPTIONS
+            )
+        finally:
+            remove(self.partial)
+        publish(cog, self.path)
+        return self.path
+
+    def close(self) -> None:
+        """Close the scratch file without publishing (after an error)."""
+        if not self.dataset.closed:
+            self.dataset.close()

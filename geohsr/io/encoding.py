@@ -1,0 +1,65 @@
+"""How reflectance values are stored: float32, float16, or uint16 = round(10000 x r).
+
+float outputs mark nodata with NaN; uint16 stores ``round(reflectance / SCALE)`` clipped to
+0..65534 and 65535 for nodata, with CF ``scale_factor`` so xarray/GDAL decode it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from geohsr.exceptions import OutputError
+
+UINT16_SCALE = 1e-4
+UINT16_NODATA = 65535
+
+
+@dataclass(frozen=True)
+class CubeEncoding:
+    """Storage dtype of the cube and the matching nodata / scale metadata."""
+
+    dtype: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "float16", "uint16"):
+            raise OutputError(
+                f"unsupported output dtype {self.dtype!r}; use float32, float16 or uint16"
+            )
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype != "uint16"
+
+    @property
+    def nodata(self) -> float | int:
+        """Stored value of missing pixels."""
+        return float("nan") if self.is_float else UINT16_NODATA
+
+    @property
+    def scale_factor(self) -> float:
+        """reflectance = stored value x scale_factor."""
+        return 1.0 if self.is_float else UINT16_SCALE
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """Reflectance float32 (NaN = nodata) -> stored dtype."""
+        if self.is_float:
+            return values.astype(self.dtype, copy=False)
+        with np.errstate(invalid="ignore"):
+            stored = np.clip(np.rint(values / UINT16_SCALE), 0, UINT16_NODATA - 1)
+        stored[np.isnan(values)] = UINT16_NODATA
+        return stored.astype(np.uint16)
+
+    def description(self) -> str:
+        """One line for the metadata: how to turn stored values into reflectance."""
+        if self.is_float:
+            return f"{self.dtype} reflectance (0-1), NaN = nodata"
+        return f"uint16: reflectance = value x {UINT16_SCALE:g}, {UINT16_NODATA} = nodata"
+
+    def cf_attrs(self) -> dict[str, Any]:
+        """CF encoding attributes for xarray/Zarr (``scale_factor``, ``_FillValue``)."""
+        if self.is_float:
+            return {"_FillValue": np.nan}
+        return {"scale_factor": UINT16_SCALE, "add_offset": 0.0, "_FillValue": UINT16_NODATA}

@@ -1,0 +1,138 @@
+"""Write a cube to Zarr region by region, resumably, then publish it atomically.
+
+Layout: one variable ``reflectance`` ``(wavelength, y, x)`` with coordinates
+``wavelength`` (nm), ``y``, ``x`` and a CF ``spatial_ref`` grid mapping, so
+``xr.open_zarr(path, decode_coords="all").rio.crs`` works; Zarr format 2 by default (GDAL
+reads it), 3 on request. The store is written at ``<path>.partial``; root attributes
+record how many bands (rows of windows) are finished, so an interrupted run can resume,
+and ``geohsr_complete`` is set just before the store is renamed to ``<path>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import zarr
+
+from geohsr.io.cube import COMPLETE_ATTR, CUBE_VARIABLE, CubeGrid, cube_dataarray
+from geohsr.io.encoding import CubeEncoding
+from geohsr.io.output import partial_path, publish, remove
+from geohsr.spectral import N_BANDS
+
+BANDS_DONE_ATTR = "geohsr_bands_done"
+FINGERPRINT_ATTR = "geohsr_fingerprint"
+#: largest Zarr chunk side (pixels)
+MAX_CHUNK = 512
+
+
+def chunk_side(stride: int) -> int:
+    """Chunk side: the window stride (so region writes align), split to <= MAX_CHUNK."""
+    parts = math.ceil(stride / MAX_CHUNK)
+    return math.ceil(stride / parts)
+
+
+class ZarrCubeWriter:
+    """Writes ``(31, H, W)`` reflectance blocks into ``<path>.partial``.
+
+    ``fingerprint`` identifies the run's settings: a partial store is resumed only when
+    ``resume`` is set and its fingerprint matches; otherwise it is started afresh.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        grid: CubeGrid,
+        attrs: dict[str, Any],
+        encoding: CubeEncoding,
+        *,
+        chunk: int,
+        zarr_format: int = 2,
+        fingerprint: str,
+        resume: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self.encoding = encoding
+        self.bands_done = self._resumable_bands(fingerprint) if resume else 0
+        if self.bands_done == 0:
+            remove(self.partial)
+            self._create(grid, attrs, chunk, zarr_format, fingerprint)
+        self.group = zarr.open_group(str(self.partial), mode="r+", use_consolidated=False)
+        self.array = self.group[CUBE_VARIABLE]
+
+    def _resumable_bands(self, fingerprint: str) -> int:
+        try:
+            group = zarr.open_group(str(self.partial), mode="r", use_consolidated=False)
+            attrs = dict(group.attrs)
+        except (
+            FileNotFoundError,
+            ValueError,
+            KeyError,
+            json.JSONDecodeError,
+            zarr.errors.GroupNotFoundError,
+        ):
+            return 0
+        if attrs.get(FINGERPRINT_ATTR) != fingerprint:
+            return 0
+        return int(attrs.get(BANDS_DONE_ATTR, 0))
+
+    def _create(
+        self, grid: CubeGrid, attrs: dict[str, Any], chunk: int, zarr_format: int, fingerprint: str
+    ) -> None:
+        lazy = da.zeros(
+            (N_BANDS, grid.height, grid.width), dtype=np.float32, chunks=(N_BANDS, chunk, chunk)
+        )
+        cube = cube_dataarray(lazy, grid, {})
+        dataset = cube.to_dataset()
+        dataset.attrs = {
+            **attrs,
+            FINGERPRINT_ATTR: fingerprint,
+            BANDS_DONE_ATTR: 0,
+            COMPLETE_ATTR: False,
+        }
+        encoding = {
+            CUBE_VARIABLE: {
+                **cube.encoding,  # keeps rioxarray's grid_mapping
+                "dtype": self.encoding.dtype,
+                "chunks": (N_BANDS, chunk, chunk),
+                **self.encoding.cf_attrs(),
+            }
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zarr v3 "consolidated metadata" spec warnings
+            dataset.to_zarr(
+                self.partial,
+                mode="w",
+                compute=False,
+                zarr_format=zarr_format,
+                consolidated=False,
+                encoding=encoding,
+            )
+
+    def write(self, row: int, col: int, values: np.ndarray) -> None:
+        """Store reflectance ``values`` ``(31, h, w)`` float32 at pixel ``(row, col)``."""
+        height, width = values.shape[1:]
+        self.array[:, row : row + height, col : col + width] = self.encoding.encode(values)
+
+    def band_done(self, band_index: int) -> None:
+        """Record that every row up to band ``band_index`` is written."""
+        self.bands_done = band_index + 1
+        self.group.attrs[BANDS_DONE_ATTR] = self.bands_done
+
+    def finish(self) -> Path:
+        """Mark complete, consolidate metadata and rename ``<path>.partial`` -> ``<path>``."""
+        self.group.attrs[COMPLETE_ATTR] = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            zarr.consolidate_metadata(str(self.partial))
+        publish(self.partial, self.path)
+        return self.path
+
+    def close(self) -> None:
+        """Nothing to release: every region write is already on disk."""
