@@ -1,0 +1,123 @@
+"""--resume: an interrupted Zarr write continues and ends byte-identical to a clean run."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scene_fixtures import gradient_rgb, save_model, write_raster
+
+from geohsr.inference.predictor import Predictor
+from geohsr.inference.scene import ReconstructOptions, is_complete_output, reconstruct_scene
+from geohsr.io.output import partial_path
+from geohsr.io.zarr_writer import BANDS_DONE_ATTR
+from geohsr.models import create_model
+
+OPTIONS = ReconstructOptions(tile=64, overlap=16, batch_size=2)
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def scene(tmp_path):
+    data = gradient_rgb(250, 230)
+    data[:, 100:130, 40:90] = 0  # a nodata hole across band borders
+    return write_raster(tmp_path / "in.tif", data, nodata=0)
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    return save_model(create_model("mxr_unet18", width=0.125), tmp_path / "tiny.safetensors")
+
+
+class CrashAfter(Predictor):
+    def __init__(self, spec, calls):
+        model = Predictor.from_weights(spec, device="cpu", batch_size=2).model
+        super().__init__(model, device="cpu", batch_size=2, weights=spec)
+        self.calls = calls
+
+    def predict(self, batch):
+        if self.calls == 0:
+            raise KeyboardInterrupt
+        self.calls -= 1
+        return super().predict(batch)
+
+
+def test_resume_after_a_crash_gives_the_same_bytes(tmp_path, scene, weights):
+    clean = reconstruct_scene(scene, tmp_path / "clean.zarr", weights=weights, options=OPTIONS)
+    out = tmp_path / "out.zarr"
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct_scene(scene, out, predictor=CrashAfter(weights, 5), options=OPTIONS)
+    assert not out.exists() and not is_complete_output(out)
+    import zarr
+
+    done = zarr.open_group(str(partial_path(out)), mode="r").attrs[BANDS_DONE_ATTR]
+    assert 0 < done < 4  # stopped midway
+    resumed = reconstruct_scene(scene, out, weights=weights, options=OPTIONS, resume=True)
+    assert resumed.resumed_from_band == done and resumed.n_windows < clean.n_windows
+    assert tree_bytes(out) == tree_bytes(tmp_path / "clean.zarr")
+    assert not partial_path(out).exists()
+
+
+def test_resume_of_a_finished_output_does_nothing(tmp_path, scene, weights):
+    out = tmp_path / "out.zarr"
+    reconstruct_scene(scene, out, weights=weights, options=OPTIONS)
+    before = tree_bytes(out)
+    again = reconstruct_scene(scene, out, weights=weights, options=OPTIONS, resume=True)
+    assert again.n_windows == 0 and tree_bytes(out) == before
+
+
+def test_resume_with_other_settings_starts_over(tmp_path, scene, weights):
+    out = tmp_path / "out.zarr"
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct_scene(scene, out, predictor=CrashAfter(weights, 5), options=OPTIONS)
+    other = ReconstructOptions(tile=64, overlap=8, batch_size=2)
+    result = reconstruct_scene(scene, out, weights=weights, options=other, resume=True)
+    assert result.resumed_from_band == 0 and is_complete_output(out)
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from geohsr.inference.predictor import Predictor
+from geohsr.inference.scene import ReconstructOptions, reconstruct_scene
+
+class KillAfter(Predictor):
+    calls = 0
+    def predict(self, batch):
+        KillAfter.calls += 1
+        if KillAfter.calls > {calls}:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no exception handling
+        return super().predict(batch)
+
+base = Predictor.from_weights({weights!r}, device="cpu", batch_size=2)
+predictor = KillAfter(base.model, device="cpu", batch_size=2, weights={weights!r})
+reconstruct_scene({scene!r}, {out!r}, predictor=predictor,
+                  options=ReconstructOptions(tile=64, overlap=16, batch_size=2), progress=False)
+"""
+
+
+def test_resume_after_the_process_is_killed(tmp_path, scene, weights):
+    out = tmp_path / "killed.zarr"
+    script = textwrap.dedent(KILL_SCRIPT).format(
+        calls=5, weights=str(weights), scene=str(scene), out=str(out)
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
+    assert run.returncode == -9, run.stderr.decode()[-2000:]
+    assert not out.exists() and partial_path(out).exists() and not is_complete_output(out)
+    reconstruct_scene(scene, out, weights=weights, options=OPTIONS, resume=True)
+    reconstruct_scene(scene, tmp_path / "clean.zarr", weights=weights, options=OPTIONS)
+    assert tree_bytes(out) == tree_bytes(tmp_path / "clean.zarr")
+    import xarray as xr
+
+    cube = xr.open_zarr(out)["reflectance"].values
+    assert np.isnan(cube[:, 100:130, 40:90]).all() and np.isfinite(cube[:, :100]).all()
