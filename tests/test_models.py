@@ -71,3 +71,12 @@ def test_padding_keeps_multiples_of_32_untouched():
     x = torch.rand(1, 3, 64, 32)
     padded, offset = pad_to_multiple(x, 32)
     assert padded is x and offset == (0, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in list_models() if "unet" in n])
+def test_full_width_model_forward(name):
+    model = create_model(name).eval()
+    with torch.no_grad():
+        y = model(torch.rand(1, 3, 70, 45))
+    assert y.shape == (1, N_BANDS, 70, 45) and torch.isfinite(y).all()
