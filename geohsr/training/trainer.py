@@ -231,7 +231,9 @@ class Trainer:
     def _restore(self) -> None:
         state = load_checkpoint(self.checkpoint_dir / "last.pt")
         current = json.loads(json.dumps(self.config.curve_signature()))
-        saved = json.loads(json.dumps(state["signature"]))
+        # settings added to TrainConfig after the checkpoint was written take their defaults
+        defaults = TrainConfig(data=self.config.data, out_dir=self.config.out_dir)
+        saved = json.loads(json.dumps({**defaults.curve_signature(), **state["signature"]}))
         changed = sorted(k for k in set(current) | set(saved) if current.get(k) != saved.get(k))
         if changed or state["total_steps"] != self.total_steps:
             what = ", ".join(changed) or "steps"
