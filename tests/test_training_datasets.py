@@ -176,6 +176,8 @@ def test_evaluation_pairs_render_with_cameras_in_turn(tmp_path):
     pairs = list(evaluation_pairs(scenes, CameraSampler([cie1964(), flat])))
     assert [p.name for p in pairs] == ["s0@cie1964", "s1@flat"]
     assert pairs[0].rgb.shape == (3, 20, 20) and pairs[0].cube.shape == (31, 20, 20)
+    every = list(evaluation_pairs(scenes, CameraSampler([cie1964(), flat]), every_camera=True))
+    assert [p.name for p in every] == ["s0@cie1964", "s0@flat", "s1@cie1964", "s1@flat"]
 
 
 @pytest.mark.skipif(not CAVE.is_dir(), reason="shared CAVE data not available")

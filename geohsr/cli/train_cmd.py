@@ -214,6 +214,11 @@ def finetune(**options) -> None:
 )
 @click.option("--degrade", is_flag=True, help="Apply real-world degradation to simulated RGB.")
 @click.option(
+    "--every-camera",
+    is_flag=True,
+    help="Render each spectral scene with every --camera (default: cameras in turn).",
+)
+@click.option(
     "--jpeg-quality", default="80,80", show_default=True, help="JPEG quality range with --degrade."
 )
 @click.option(
@@ -225,7 +230,19 @@ def finetune(**options) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--tile", default=512, show_default=True, help="Tile side for large images.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the degradation noise.")
-def evaluate(weights, data, cameras, degrade, jpeg_quality, scenes, out_path, device, tile, seed):
+def evaluate(
+    weights,
+    data,
+    cameras,
+    degrade,
+    every_camera,
+    jpeg_quality,
+    scenes,
+    out_path,
+    device,
+    tile,
+    seed,
+):
     """Print MRAE, RMSE, PSNR and SAM of WEIGHTS on --data (per image and mean)."""
     from geohsr.models.weights import load_weights
     from geohsr.training.camera import CameraResponse
@@ -251,6 +268,7 @@ def evaluate(weights, data, cameras, degrade, jpeg_quality, scenes, out_path, de
         device=torch_device,
         tile=tile,
         seed=seed,
+        every_camera=every_camera,
     )
     width = max([len(r["name"]) for r in report["images"]] + [4])
     click.echo(f"{'image':<{width}}  {'MRAE':>8}  {'RMSE':>8}  {'PSNR':>7}  {'SAM':>6}")

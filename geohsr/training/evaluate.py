@@ -111,11 +111,13 @@ def evaluate_data(
     device: str | torch.device = "cpu",
     tile: int = 512,
     seed: int = 0,
+    every_camera: bool = False,
 ) -> dict[str, Any]:
     """:func:`evaluate_model` on every scene of ``data`` specs (``KIND:PATH``), optionally only
     ``scene_names``. Scenes without RGB are rendered with ``cameras`` (specs as in
     :func:`~geohsr.training.camera.resolve_cameras`, or responses) in turn (see
-    :func:`~geohsr.training.datasets.evaluation_pairs`), degraded when ``degradation`` is given.
+    :func:`~geohsr.training.datasets.evaluation_pairs`; all of them per scene with
+    ``every_camera``), degraded when ``degradation`` is given.
     """
     scenes = load_data_specs(data)
     if scene_names:
@@ -130,7 +132,9 @@ def evaluate_data(
     for spec in cameras:
         responses += [spec] if isinstance(spec, CameraResponse) else resolve_cameras([spec])
     camera = CameraSampler(responses)
-    pairs = evaluation_pairs(scenes, camera, degradation=degradation, seed=seed)
+    pairs = evaluation_pairs(
+        scenes, camera, degradation=degradation, seed=seed, every_camera=every_camera
+    )
     return evaluate_model(model, pairs, device=device, tile=tile)
 
 

@@ -126,24 +126,27 @@ def evaluation_pairs(
     degradation: RealWorldDegradation | None = None,
     seed: int = 0,
     cache: SceneCache | None = None,
+    every_camera: bool = False,
 ) -> Iterator[EvalPair]:
     """Whole-image pairs of ``scenes`` (the valid bounding box for user tiles).
 
-    Scenes without RGB are rendered deterministically: scene ``i`` with listed camera
-    ``i % len(camera.cameras)`` (named in the pair), then ``degradation`` with a generator
-    seeded by ``(seed, i)`` when given.
+    Scenes without RGB are rendered deterministically (named ``scene@camera``): scene ``i``
+    with listed camera ``i % len(camera.cameras)``, or with every listed camera in turn when
+    ``every_camera``; then ``degradation`` with a generator seeded by ``(seed, i, camera
+    index)`` when given.
     """
     cache = cache or SceneCache()
+    n_cameras = len(camera.cameras)
     for i, scene in enumerate(scenes):
         data = cache.get(scene)
         y, x = _valid_bbox(data)
         cube = data.cube_window(y, x)
         rgb = data.rgb_window(y, x)
-        name = scene.name
-        if rgb is None:
-            camera_index = i % len(camera.cameras)
-            rgb = camera.render_fixed(cube, camera_index)
-            name = f"{scene.name}@{camera.cameras[camera_index].name}"
+        if rgb is not None:
+            yield EvalPair(scene.name, rgb, cube)
+            continue
+        for k in range(n_cameras) if every_camera else [i % n_cameras]:
+            rendered = camera.render_fixed(cube, k)
             if degradation is not None:
-                rgb = degradation(rgb, np.random.default_rng([seed, i]))
-        yield EvalPair(name, rgb, cube)
+                rendered = degradation(rendered, np.random.default_rng([seed, i, k]))
+            yield EvalPair(f"{scene.name}@{camera.cameras[k].name}", rendered, cube)
