@@ -6,7 +6,9 @@ it does not cover that range). When the two grids differ (CRS, pixel size, exten
 spectra are reprojected onto the RGB grid by georeference (rioxarray ``reproject_match``,
 bilinear), restricted to the overlap of both footprints; pixels without spectra or with RGB
 nodata are marked invalid and training crops avoid them. Non-georeferenced pairs must have the
-same size (taken as pixel-aligned). RGB values: uint8 / 255, uint16 / 65535, floats as stored.
+same size (taken as pixel-aligned). RGB values: uint8 / 255, floats as stored (0-1); other
+dtypes (e.g. 16-bit) must be converted first, so training sees the same [0, 1] input that
+``geohsr reconstruct`` feeds the model for that file.
 
 Data spec: ``tiles:RGB.tif,HYPER.tif`` for one pair, or ``tiles:FOLDER`` for every
 ``<name>_rgb.tif`` with a ``<name>_hs.*`` beside it.
@@ -34,7 +36,7 @@ from geohsr.training.datasets.spectral_io import (
     resample_cube,
 )
 
-RGB_SCALES = {np.dtype(np.uint8): 1.0 / 255.0, np.dtype(np.uint16): 1.0 / 65535.0}
+RGB_SCALES = {np.dtype(np.uint8): 1.0 / 255.0, np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}
 
 
 def _same_grid(a: rasterio.DatasetReader, b: rasterio.DatasetReader) -> bool:
@@ -108,7 +110,12 @@ def load_tile_pair(rgb_path: Path, hs_path: Path, window: Window) -> SceneData:
     valid &= np.isfinite(cube).all(axis=0)
     if not valid.any():
         raise InputError(f"{rgb_path.name} and {hs_path.name} share no valid pixels")
-    rgb_scale = RGB_SCALES.get(rgb.dtype, 1.0)
+    if rgb.dtype not in RGB_SCALES:
+        raise InputError(
+            f"{rgb_path.name} is {rgb.dtype}; give the RGB as 8-bit or as float 0-1 (e.g. "
+            "gdal_translate -ot Byte -scale 0 65535 0 255 in.tif out.tif for full-range 16-bit)"
+        )
+    rgb_scale = RGB_SCALES[rgb.dtype]
     return SceneData(np.nan_to_num(cube, nan=0.0), rgb=rgb.values, rgb_scale=rgb_scale, valid=valid)
 
 
