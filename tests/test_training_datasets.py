@@ -187,3 +187,17 @@ def test_cave_scene_loads_as_reflectance():
     assert data.cube.shape == (31, 512, 512) and data.cube.dtype == np.uint16
     window = data.cube_window(slice(0, 8), slice(0, 8))
     assert window.dtype == np.float32 and 0 <= window.min() and window.max() < 1
+
+
+def test_user_tiles_reject_16_bit_rgb(tmp_path):
+    import rasterio
+
+    rgb_path, hs_path = write_tile_pair(tmp_path, size=16)
+    with rasterio.open(rgb_path) as src:
+        profile, values = src.profile, src.read()
+    wide = tmp_path / "wide_rgb.tif"
+    with rasterio.open(wide, "w", **{**profile, "dtype": "uint16"}) as dst:
+        dst.write(values.astype(np.uint16) * 257)
+    (scene,) = load_data_specs([f"tiles:{wide},{hs_path}"])
+    with pytest.raises(InputError, match="8-bit"):
+        SceneCache().get(scene)
