@@ -155,6 +155,8 @@ def test_output_naming(tmp_path):
         output_path(tmp_path, "a", "nc")
     (job,) = plan_jobs([Scene("b", "/x/b.tif")], tmp_path, "tif")
     assert job.output == tmp_path / "b.tif" and job.name == "b"
+    with pytest.raises(InputError, match="overwrite the input"):
+        plan_jobs([Scene("b", str(tmp_path / "b.tif"))], tmp_path, "tif")
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from geohsr.exceptions import GeoHSRError
 
 #: torch threads per CPU worker when neither the worker count nor the threads are given
 DEFAULT_CPU_THREADS_PER_WORKER = 4
+#: times dask retries a scene task after a transient error (OSError, TimeoutError)
+DEFAULT_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,16 @@ class BatchCluster:
     dashboard: str | None
     local_gpus: int
     threads_per_worker: int | None
+
+    @classmethod
+    def from_client(
+        cls, client, *, local_gpus: int = 0, threads_per_worker: int | None = None
+    ) -> BatchCluster:
+        """Wrap a connected ``distributed.Client`` (e.g. of a dask-jobqueue or dask-cuda
+        cluster) for :func:`geohsr.batch.run_batch`."""
+        return cls(
+            client, client.scheduler.address, _dashboard(client), local_gpus, threads_per_worker
+        )
 
     @property
     def n_workers(self) -> int:
@@ -107,7 +119,7 @@ def open_cluster(options: ClusterOptions) -> Iterator[BatchCluster]:
                 "running and reachable, or leave out --scheduler to use a local cluster"
             ) from err
         with client:
-            yield BatchCluster(client, client.scheduler.address, _dashboard(client), 0, None)
+            yield BatchCluster.from_client(client)
         return
     yield from _local_cluster(options)
 
@@ -133,12 +145,8 @@ def _local_cluster(options: ClusterOptions) -> Iterator[BatchCluster]:
         **({"env": thread_env} if processes else {}),
     )
     with cluster, Client(cluster) as client:
-        yield BatchCluster(
-            client,
-            cluster.scheduler_address,
-            _dashboard(client),
-            layout.n_gpus,
-            layout.threads_per_worker,
+        yield BatchCluster.from_client(
+            client, local_gpus=layout.n_gpus, threads_per_worker=layout.threads_per_worker
         )
 
 

@@ -94,8 +94,19 @@ def output_path(out_dir: str | Path, name: str, fmt: str) -> Path:
 
 
 def plan_jobs(scenes: Iterable[Scene], out_dir: str | Path, fmt: str) -> list[SceneJob]:
-    """Pair each scene with its output path under ``out_dir``."""
-    return [SceneJob(scene, output_path(out_dir, scene.name, fmt)) for scene in scenes]
+    """Pair each scene with its output path under ``out_dir``.
+
+    Raises :class:`InputError` when an output would replace its own input (``--format tif``
+    with the output folder holding the inputs).
+    """
+    jobs = [SceneJob(scene, output_path(out_dir, scene.name, fmt)) for scene in scenes]
+    for job in jobs:
+        if Path(job.scene.location).resolve() == job.output.resolve():
+            raise InputError(
+                f"the output of {job.scene.location} would overwrite the input itself; "
+                "choose another --out-dir"
+            )
+    return jobs
 
 
 def select_rgb_asset(item: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:

@@ -1,0 +1,154 @@
+"""Run many scenes on a dask cluster: one task per scene, failures isolated, resumable.
+
+:func:`batch_reconstruct` is the whole command (inputs -> cluster -> run -> JSON report);
+:func:`run_batch` runs planned jobs on a cluster you already hold (e.g. a dask-jobqueue
+or dask-cuda cluster, see ``examples/``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from distributed import as_completed
+
+from geohsr.batch.cluster import DEFAULT_RETRIES, BatchCluster, ClusterOptions, open_cluster
+from geohsr.batch.inputs import SceneJob, expand_inputs, plan_jobs
+from geohsr.batch.progress import BatchProgress
+from geohsr.batch.report import BatchReport, SceneRecord
+from geohsr.batch.worker import (
+    PROGRESS_TOPIC,
+    PredictorPlugin,
+    PredictorSettings,
+    reconstruct_scene_task,
+)
+from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
+from geohsr.io.output import is_complete_output
+from geohsr.models.weights import resolve_weights
+
+
+def run_batch(
+    jobs: Sequence[SceneJob],
+    cluster: BatchCluster,
+    predictor: PredictorSettings,
+    *,
+    options: ReconstructOptions | None = None,
+    overwrite: bool = False,
+    retries: int = DEFAULT_RETRIES,
+    show_progress: bool = True,
+) -> BatchReport:
+    """Reconstruct ``jobs`` on ``cluster``, one task per scene; a report in job order.
+
+    Scenes whose outputs are complete are skipped unless ``overwrite``; interrupted Zarr
+    outputs are resumed, anything else is redone. ``options`` apply to every scene.
+    The model is loaded once per worker by :class:`PredictorPlugin`. Never raises for a
+    failing scene: its record says ``failed`` with the error.
+    """
+    options = options or ReconstructOptions()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    start = time.perf_counter()
+    records: dict[str, SceneRecord] = {}
+    pending: list[SceneJob] = []
+    for job in jobs:
+        if not overwrite and is_complete_output(job.output):
+            records[job.name] = SceneRecord(
+                job.name, job.scene.location, str(job.output), "skipped"
+            )
+        else:
+            pending.append(job)
+
+    client = cluster.client
+    with BatchProgress(len(jobs), complete=len(records), enabled=show_progress) as progress:
+        if pending:
+            client.register_plugin(PredictorPlugin(predictor, cluster.local_gpus))
+            client.subscribe_topic(PROGRESS_TOPIC, progress.on_event)
+            try:
+                futures = {
+                    client.submit(
+                        reconstruct_scene_task,
+                        job,
+                        options,
+                        overwrite,
+                        key=f"geohsr-scene-{job.name}-{uuid.uuid4().hex[:8]}",
+                        retries=retries,
+                        pure=False,
+                    ): job
+                    for job in pending
+                }
+                for future in as_completed(futures):
+                    record = _collect(future, futures[future], retries)
+                    records[record.scene] = record
+                    progress.finished(record)
+            finally:
+                client.unsubscribe_topic(PROGRESS_TOPIC)
+
+    return BatchReport(
+        records=[records[job.name] for job in jobs],
+        wall_seconds=time.perf_counter() - start,
+        n_workers=cluster.n_workers,
+        scheduler=cluster.address,
+        weights=predictor.weights,
+        started_at=started_at,
+    )
+
+
+def batch_reconstruct(
+    inputs: Iterable[str | Path],
+    out_dir: str | Path,
+    *,
+    weights: str | Path = DEFAULT_WEIGHTS,
+    fmt: str = "zarr",
+    options: ReconstructOptions | None = None,
+    cluster: ClusterOptions | None = None,
+    overwrite: bool = False,
+    retries: int = DEFAULT_RETRIES,
+    show_progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> BatchReport:
+    """Reconstruct every scene in ``inputs`` into ``out_dir`` on a dask cluster.
+
+    Inputs are expanded by :func:`~geohsr.batch.inputs.expand_inputs`; scene ``name`` is
+    written to ``<out_dir>/<name>.zarr`` (``.tif`` with ``fmt="tif"``). ``options`` (tile,
+    device, batch size, torch threads, scaling, dtype ...) apply to every scene, as for
+    ``reconstruct_scene``. The report is also written to
+    ``<out_dir>/geohsr_batch_report.json``. ``log`` receives a few informational lines
+    (cluster address, dashboard link).
+    """
+    options = options or ReconstructOptions()
+    cluster = cluster or ClusterOptions()
+    log = log or (lambda line: None)
+    jobs = plan_jobs(expand_inputs(inputs), out_dir, fmt)
+    resolve_weights(weights)  # a wrong name or path fails here, before any worker starts
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    with open_cluster(cluster) as batch_cluster:
+        log(f"dask scheduler {batch_cluster.address}, {batch_cluster.n_workers} worker(s)")
+        if batch_cluster.dashboard:
+            log(f"dask dashboard: {batch_cluster.dashboard}")
+        report = run_batch(
+            jobs,
+            batch_cluster,
+            PredictorSettings.from_options(weights, options, batch_cluster.threads_per_worker),
+            options=options,
+            overwrite=overwrite,
+            retries=retries,
+            show_progress=show_progress,
+        )
+    report.write_json(out_dir)
+    return report
+
+
+def _collect(future, job: SceneJob, retries: int) -> SceneRecord:
+    """The record a scene task returned, or a ``failed`` record for an error it raised."""
+    try:
+        return future.result()
+    except Exception as err:  # noqa: BLE001 - transient error after its retries, lost worker
+        return SceneRecord(
+            job.name,
+            job.scene.location,
+            str(job.output),
+            "failed",
+            error=f"{type(err).__name__}: {err} (gave up after {retries} retries)",
+        )

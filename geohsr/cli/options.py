@@ -1,0 +1,99 @@
+"""Click options shared by the commands that reconstruct scenes (`reconstruct`, `batch`).
+
+``@reconstruct_options`` adds ``--weights`` and every :class:`ReconstructOptions` setting;
+:func:`options_from_params` turns the parsed values back into ``(weights, options)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from geohsr.inference.options import DEFAULT_WEIGHTS, OUTPUT_DTYPES, ReconstructOptions
+
+
+def parse_numbers(kind: type, count: int | None):
+    """A click callback turning ``"3,2,1"`` into a tuple of ``kind``."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None):
+        if value is None:
+            return None
+        try:
+            numbers = tuple(kind(part) for part in value.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+        if count is not None and len(numbers) != count:
+            raise click.BadParameter(f"expected {count} comma-separated numbers, got {value!r}")
+        return numbers
+
+    return callback
+
+
+#: the options, in the order `--help` lists them
+_OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
+    click.option(
+        "--weights",
+        default=DEFAULT_WEIGHTS,
+        show_default=True,
+        help="Shipped weights name or a .safetensors file.",
+    ),
+    click.option("--tile", default=512, show_default=True, help="Window size (pixels)."),
+    click.option("--overlap", default=64, show_default=True, help="Window overlap (pixels)."),
+    click.option("--batch-size", type=int, help="Windows per model call [cpu: 2, cuda: 8]."),
+    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+    click.option("--threads", type=int, help="torch CPU threads [torch default]."),
+    click.option(
+        "--bands",
+        callback=parse_numbers(int, 3),
+        help="1-based red,green,blue bands of a multispectral file, e.g. 3,2,1.",
+    ),
+    click.option(
+        "--scale",
+        type=float,
+        help="Divide raw values by this (needed for 16-bit/float input, e.g. 65535).",
+    ),
+    click.option(
+        "--stretch",
+        callback=parse_numbers(float, 2),
+        help="Percentile stretch low,high instead of --scale, e.g. 2,98.",
+    ),
+    click.option("--nodata", type=float, help="Extra raw value to treat as missing."),
+    click.option(
+        "--dtype",
+        type=click.Choice(OUTPUT_DTYPES),
+        default="float32",
+        show_default=True,
+        help="uint16 stores reflectance x 10000 (65535 = nodata).",
+    ),
+    click.option(
+        "--zarr-format",
+        type=click.Choice(["2", "3"]),
+        default="2",
+        show_default=True,
+        help="Zarr format (2 is readable by GDAL).",
+    ),
+)
+
+#: parameter names the options above add to a command
+RECONSTRUCT_PARAMS = (
+    "weights", "tile", "overlap", "batch_size", "device", "threads",
+    "bands", "scale", "stretch", "nodata", "dtype", "zarr_format",
+)  # fmt: skip
+
+
+def reconstruct_options(command: Callable) -> Callable:
+    """Decorator: add ``--weights`` and the reconstruction settings to a click command."""
+    for option in reversed(_OPTIONS):
+        command = option(command)
+    return command
+
+
+def options_from_params(params: dict[str, Any]) -> tuple[str, ReconstructOptions]:
+    """``(weights, ReconstructOptions)`` from a command's parsed parameters; removes the
+    reconstruction parameters from ``params`` so the rest are the command's own."""
+    values = {name: params.pop(name) for name in RECONSTRUCT_PARAMS}
+    weights = values.pop("weights")
+    values["zarr_format"] = int(values["zarr_format"])
+    return weights, ReconstructOptions(**values)
