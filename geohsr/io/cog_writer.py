@@ -27,7 +27,7 @@ from geohsr.spectral import N_BANDS, WAVELENGTHS_NM
 SCRATCH_BLOCK = 512
 COG_OPTIONS = {
     "COMPRESS": "ZSTD",
-    "LEVEL": 9,
+    "LEVEL": 3,
     "BLOCKSIZE": 256,
     "OVERVIEWS": "AUTO",
     "OVERVIEW_RESAMPLING": "AVERAGE",

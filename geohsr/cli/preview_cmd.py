@@ -1,0 +1,30 @@
+"""`geohsr preview CUBE OUT.png`: input RGB, cube rendered back to RGB, spectra at pixels."""
+
+from __future__ import annotations
+
+import click
+
+from geohsr.cli.reconstruct_cmd import parse_numbers
+
+
+@click.command()
+@click.argument("cube", type=click.Path(path_type=str))
+@click.argument("out_png", type=click.Path(path_type=str))
+@click.option(
+    "--rgb",
+    "rgb_path",
+    type=click.Path(path_type=str),
+    help="The input RGB raster, shown beside the rendered cube.",
+)
+@click.option(
+    "--pixels",
+    multiple=True,
+    callback=lambda ctx, param, values: tuple(parse_numbers(int, 2)(ctx, param, v) for v in values),
+    help="Pixel x,y (column,row) whose spectrum to plot; repeat for more [auto: 4].",
+)
+def preview(cube, out_png, rgb_path, pixels) -> None:
+    """Write OUT.png: a picture of CUBE (.zarr or .tif) to check at a glance."""
+    from geohsr.preview import make_preview
+
+    shown = make_preview(cube, out_png, rgb_path=rgb_path, pixels=pixels or None)
+    click.echo(f"wrote {out_png} (spectra at {', '.join(f'{x},{y}' for x, y in shown)})")
