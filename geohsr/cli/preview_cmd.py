@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from geohsr.cli.reconstruct_cmd import parse_numbers
+from geohsr.cli.options import parse_numbers
 
 
 @click.command()
