@@ -70,16 +70,11 @@ class BlockReconstructor:
         band, block = self.plan.bands[band_index], self.plan.blocks[block_index]
         return slice(band.begin, band.end), slice(block.begin, block.end)
 
-    def run_block(
-        self,
-        band_index: int,
-        block_index: int,
-        rgb: np.ndarray,
-        pending: Partial | None,
-        carry: Partial | None,
-    ) -> BlockResult:
-        """Predict and blend one block; ``rgb`` ``(3, band.size, block.size)`` float32 in
-        [0, 1], NaN = nodata. The output values are NaN where any input band is NaN."""
+    def window_inputs(
+        self, band_index: int, block_index: int, rgb: np.ndarray
+    ) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """The model inputs of one block: ``(row, col)`` of each window with any valid pixel
+        and their RGB ``(N, 3, tile, tile)`` (masked pixels filled, small scenes padded)."""
         band, block = self.plan.bands[band_index], self.plan.blocks[block_index]
         window_h, window_w = self.grid.window_height, self.grid.window_width
         valid = np.isfinite(rgb).all(axis=0)  # (band_h, block_w)
@@ -93,14 +88,32 @@ class BlockReconstructor:
                 window = fill_masked(rgb[:, r : r + window_h, c : c + window_w], window_valid)
                 inputs.append(reflect_pad(window, self.tile, self.tile))  # (3, tile, tile)
                 windows.append((row, col))
-        if inputs:
-            predictions = self.predictor.predict(np.stack(inputs))[:, :, :window_h, :window_w]
+        if not inputs:
+            return windows, np.zeros((0, 3, self.tile, self.tile), np.float32)
+        return windows, np.stack(inputs)
+
+    def run_block(
+        self,
+        band_index: int,
+        block_index: int,
+        rgb: np.ndarray,
+        pending: Partial | None,
+        carry: Partial | None,
+    ) -> BlockResult:
+        """Predict and blend one block; ``rgb`` ``(3, band.size, block.size)`` float32 in
+        [0, 1], NaN = nodata. The output values are NaN where any input band is NaN."""
+        band, block = self.plan.bands[band_index], self.plan.blocks[block_index]
+        window_h, window_w = self.grid.window_height, self.grid.window_width
+        windows, inputs = self.window_inputs(band_index, block_index, rgb)
+        if windows:
+            predictions = self.predictor.predict(inputs)[:, :, :window_h, :window_w]
         else:
             predictions = np.zeros((0, N_BANDS, window_h, window_w), np.float32)
         output = blend_block(
             band, block, windows, predictions, self.weights, pending=pending, carry=carry
         )
-        output.values[:, ~valid[: band.final_size, : block.final_size]] = np.nan
+        valid = np.isfinite(rgb[:, : band.final_size, : block.final_size]).all(axis=0)
+        output.values[:, ~valid] = np.nan
         return BlockResult(output, len(band.starts) * len(block.starts))
 
 
