@@ -46,6 +46,21 @@ def test_perceptual_loss_terms_match_the_formula(vgg_npz):
     assert loss_fn(pred, target).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_mrae_pixel_term_and_gram_factor_are_applied(vgg_npz):
+    loss_fn = PerceptualLoss(
+        vgg_weights=vgg_npz, pixel_weight=2.0, pixel_loss="mrae", gram_factor=7.0
+    )
+    pred, target = torch.rand(1, 31, 32, 32), torch.rand(1, 31, 32, 32) + 0.1
+    fp, ft = loss_fn.vgg(pred), loss_fn.vgg(target)
+    expected = 2.0 * ((pred - target).abs() / target).mean()
+    for w, a, b in zip((3.0, 9.0, 2.0), fp, ft, strict=True):
+        expected = expected + w * (a - b).abs().mean()
+        expected = expected + 7.0 * w**2 * (gram_matrix(a) - gram_matrix(b)).abs().mean()
+    assert loss_fn(pred, target).item() == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(TrainingError, match="pixel loss"):
+        PerceptualLoss(vgg_weights=vgg_npz, pixel_loss="huber")
+
+
 def test_default_layers_are_relus_before_pools_3_4_5(vgg_npz):
     features = SpectralVGGFeatures(vgg_npz)
     assert features.layer_ids == [15, 22, 29]  # relu3_3, relu4_3, relu5_3

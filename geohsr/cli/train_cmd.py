@@ -45,7 +45,20 @@ def _csv_list(text: str | None, kind: type = str) -> list:
     "--pixel-weight",
     default=100.0,
     show_default=True,
-    help="Weight of the pixel MSE in the perceptual loss (MXR paper variant: 10).",
+    help="Weight of the pixel term in the perceptual loss (MXR paper variant: 10).",
+)
+@click.option(
+    "--pixel-loss",
+    type=click.Choice(["mse", "mrae"]),
+    default="mse",
+    show_default=True,
+    help="Pixel term of the perceptual loss (paper: mse; mrae weighs dark regions fairly).",
+)
+@click.option(
+    "--gram-factor",
+    default=5e3,
+    show_default=True,
+    help="Scale of the Gram (style) terms: gram_factor * w_i^2 * L1(Gram).",
 )
 @click.option("--vgg-weights", default=None, help="VGG16 weights (.npz or torchvision .pth).")
 @click.option(
@@ -163,6 +176,8 @@ def finetune(**options) -> None:
             freeze_encoder=options["freeze_encoder"],
             loss=options["loss"],
             pixel_weight=options["pixel_weight"],
+            pixel_loss=options["pixel_loss"],
+            gram_factor=options["gram_factor"],
             feature_weights=tuple(_csv_list(options["feature_weights"], float)),
             vgg_pools=tuple(_csv_list(options["vgg_pools"], int)),
             vgg_weights=options["vgg_weights"],

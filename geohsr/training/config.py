@@ -38,6 +38,8 @@ class TrainConfig:
     # loss
     loss: str = "perceptual"
     pixel_weight: float = 100.0
+    pixel_loss: str = "mse"
+    gram_factor: float = 5e3
     feature_weights: tuple[float, ...] = (3.0, 9.0, 2.0)
     vgg_pools: tuple[int, ...] = (3, 4, 5)
     vgg_weights: str | None = None

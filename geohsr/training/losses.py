@@ -2,13 +2,16 @@
 
 Perceptual loss (paper eq. 1-4 as in the original code)::
 
-    pixel_weight * MSE(p, t)
+    pixel_weight * pixel(p, t)
       + sum_i w_i * L1(phi_i(p), phi_i(t))
       + sum_i gram_factor * w_i**2 * L1(G(phi_i(p)), G(phi_i(t)))
 
 with phi_i the VGG16 features of :class:`~geohsr.training.vgg.SpectralVGGFeatures` (cubes fed
 as stored, see that module), w = (3, 9, 2), gram_factor = 5e3, pixel_weight = 100 (the MXR
-variant of the paper used 10), and the Gram matrix G(psi) = psi psi^T / (C H W).
+variant of the paper used 10), and the Gram matrix G(psi) = psi psi^T / (C H W). ``pixel`` is
+MSE as in the paper; ``pixel_loss="mrae"`` swaps in the relative error (useful on scenes
+with dark regions, where MSE barely sees errors), and ``gram_factor`` rebalances the style
+terms.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class PerceptualLoss(nn.Module):
         feature_weights: Sequence[float] = (3.0, 9.0, 2.0),
         pools: Sequence[int] = (3, 4, 5),
         gram_factor: float = 5e3,
+        pixel_loss: str = "mse",
     ) -> None:
         super().__init__()
         if len(feature_weights) != len(pools):
@@ -50,14 +54,19 @@ class PerceptualLoss(nn.Module):
                 f"{len(feature_weights)} feature weights for {len(pools)} VGG layers; "
                 "give one weight per layer"
             )
+        if pixel_loss not in PIXEL_LOSSES:
+            raise TrainingError(
+                f"unknown pixel loss {pixel_loss!r}; choose one of {', '.join(PIXEL_LOSSES)}"
+            )
         self.vgg = SpectralVGGFeatures(vgg_weights, pools)
+        self.pixel = PIXEL_LOSSES[pixel_loss]()
         self.pixel_weight = pixel_weight
         self.feature_weights = tuple(float(w) for w in feature_weights)
         self.gram_factor = gram_factor
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar loss of ``pred`` against ``target`` (both ``(B, 31, H, W)``)."""
-        loss = self.pixel_weight * F.mse_loss(pred.float(), target.float())
+        loss = self.pixel_weight * self.pixel(pred, target)
         pred_features = self.vgg(pred)
         with torch.no_grad():
             target_features = self.vgg(target)
@@ -91,6 +100,11 @@ class _Elementwise(nn.Module):
         return self.fn(pred.float(), target.float())
 
 
+PIXEL_LOSSES: dict[str, Callable[[], nn.Module]] = {
+    "mse": lambda: _Elementwise(F.mse_loss),
+    "mrae": MRAELoss,
+}
+
 LOSSES: dict[str, Callable[..., nn.Module]] = {
     "perceptual": PerceptualLoss,
     "mrae": MRAELoss,
@@ -102,7 +116,7 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
 def build_loss(name: str, **options) -> nn.Module:
     """Loss module by name (``perceptual``, ``mrae``, ``mse``, ``l1``); ``options`` go to
     :class:`PerceptualLoss` (``vgg_weights``, ``pixel_weight``, ``feature_weights``,
-    ``pools``, ``gram_factor``) or :class:`MRAELoss` (``eps``)."""
+    ``pools``, ``gram_factor``, ``pixel_loss``) or :class:`MRAELoss` (``eps``)."""
     try:
         factory = LOSSES[name]
     except KeyError:

@@ -196,6 +196,8 @@ class Trainer:
                 pixel_weight=c.pixel_weight,
                 feature_weights=c.feature_weights,
                 pools=c.vgg_pools,
+                gram_factor=c.gram_factor,
+                pixel_loss=c.pixel_loss,
             )
         return build_loss(c.loss)
 
