@@ -127,7 +127,20 @@ def test_corrupt_pixel_data_is_an_input_error(tmp_path):
         compute(rgb)
 
 
-def test_png_without_georeference_reads_without_crs(tmp_path):
-    path = write_raster(tmp_path / "photo.png", gradient_rgb(12, 16), crs=None, driver="PNG")
+@pytest.mark.parametrize(("name", "driver"), [("photo.png", "PNG"), ("photo.jpg", "JPEG")])
+def test_photos_without_georeference_read_without_crs(tmp_path, name, driver):
+    path = write_raster(tmp_path / name, gradient_rgb(12, 16), crs=None, driver=driver)
     rgb, _ = prepare_rgb(open_raster(path))
     assert rgb.rio.crs is None and rgb.shape == (3, 12, 16)
+
+
+def test_vrt_input_reads_like_its_source(tmp_path):
+    import rasterio.shutil
+
+    source = write_raster(tmp_path / "a.tif", gradient_rgb(20, 30))
+    vrt = tmp_path / "a.vrt"
+    rasterio.shutil.copy(source, vrt, driver="VRT")
+    from_vrt, _ = prepare_rgb(open_raster(vrt))
+    from_tif, _ = prepare_rgb(open_raster(source))
+    np.testing.assert_array_equal(compute(from_vrt), compute(from_tif))
+    assert from_vrt.rio.crs == from_tif.rio.crs
