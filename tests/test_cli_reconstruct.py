@@ -58,7 +58,7 @@ def test_options_reach_the_pipeline(tmp_path, weights):
         "--bands",
         "3,2,1",
         "--stretch",
-        "2,98",
+        "p2,p98",
         "--dtype",
         "uint16",
     )

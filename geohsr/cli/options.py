@@ -15,13 +15,13 @@ from geohsr.inference.options import DEFAULT_WEIGHTS, OUTPUT_DTYPES, Reconstruct
 
 
 def parse_numbers(kind: type, count: int | None):
-    """A click callback turning ``"3,2,1"`` into a tuple of ``kind``."""
+    """A click callback turning ``"3,2,1"`` (or ``"p2,p98"``) into a tuple of ``kind``."""
 
     def callback(ctx: click.Context, param: click.Parameter, value: str | None):
         if value is None:
             return None
         try:
-            numbers = tuple(kind(part) for part in value.split(","))
+            numbers = tuple(kind(part.strip().lstrip("pP")) for part in value.split(","))
         except ValueError:
             raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
         if count is not None and len(numbers) != count:
@@ -57,7 +57,7 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
     click.option(
         "--stretch",
         callback=parse_numbers(float, 2),
-        help="Percentile stretch low,high instead of --scale, e.g. 2,98.",
+        help="Percentile stretch low,high instead of --scale, e.g. 2,98 (or p2,p98).",
     ),
     click.option("--nodata", type=float, help="Extra raw value to treat as missing."),
     click.option(
