@@ -78,10 +78,12 @@ def main() -> None:
             if not report.ok:
                 raise SystemExit(report.summary_text())
             throughput[n_workers] = report.megapixels_per_second
+            scene_seconds = [record.seconds for record in report.records]
             print(
                 f"{n_workers} worker(s) x {args.threads_per_worker} thread(s): "
                 f"{report.megapixels_done:.2f} MP in {report.wall_seconds:.1f} s -> "
-                f"{report.megapixels_per_second:.3f} MP/s"
+                f"{report.megapixels_per_second:.3f} MP/s "
+                f"(mean {sum(scene_seconds) / len(scene_seconds):.1f} s per scene on a worker)"
             )
     print(f"model {args.model} width {args.width}, {args.scenes} scenes of {args.size}x{args.size}")
     print(f"ratio 2 workers / 1 worker: {throughput[2] / throughput[1]:.2f}")

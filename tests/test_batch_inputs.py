@@ -203,3 +203,14 @@ def test_report_counts_throughput_json_and_summary(tmp_path):
     text = report.summary_text()
     assert "2 done, 1 skipped, 1 failed" in text and "failed c: InputError: corrupt" in text
     assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+
+
+def test_stac_band_order_reaches_the_scene_options_unless_bands_are_given():
+    from geohsr.batch.worker import scene_options
+    from geohsr.inference.options import ReconstructOptions
+
+    (job,) = plan_jobs([Scene("s", "/x/s.tif", rgb_bands=(3, 2, 1))], "/out", "zarr")
+    assert scene_options(job, ReconstructOptions()).bands == (3, 2, 1)
+    assert scene_options(job, ReconstructOptions(bands=(1, 2, 3))).bands == (1, 2, 3)
+    (plain,) = plan_jobs([Scene("p", "/x/p.tif")], "/out", "zarr")
+    assert scene_options(plain, ReconstructOptions()).bands is None
