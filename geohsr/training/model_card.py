@@ -1,0 +1,199 @@
+"""Model cards for shipped weights, rendered from the weights metadata and an accuracy report.
+
+Nothing is typed by hand: the training data, split, cameras, recipe and training-time
+validation come from the metadata that :func:`~geohsr.models.weights.save_weights` stored in
+the file; the test metrics come from the JSON of ``benchmarks/accuracy.py`` and are matched to
+the weights by SHA-256, so a card can never show numbers of other weights::
+
+    card = render_model_card("pretrained/rpr3_cave.safetensors", json.load(open("acc.json")))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from safetensors import safe_open
+
+from geohsr.exceptions import WeightsError
+from geohsr.models.weights import file_sha256, read_metadata, resolve_weights
+
+#: Citation of a data kind (the KIND of a ``--data KIND:PATH`` spec), when one is required.
+DATA_CITATIONS = {
+    "cave": (
+        "CAVE Multispectral Image Database (F. Yasuma, T. Mitsunaga, D. Iso, S. K. Nayar, "
+        '"Generalized Assorted Pixel Camera: Post-Capture Control of Resolution, Dynamic Range '
+        'and Spectrum", IEEE TIP 2010), research use'
+    ),
+}
+#: Recipe entries not listed in the recipe table (shown elsewhere or session-only).
+_RECIPE_SKIP = {
+    "data",
+    "val_scenes",
+    "cameras",
+    "exclude_cameras",
+    "export_name",
+    "time_limit_min",
+    "val_every",
+}
+
+
+def _parameter_count(path: Path) -> int:
+    with safe_open(str(path), framework="pt") as fh:
+        return sum(_numel(fh, key) for key in fh.keys())
+
+
+def _numel(handle: Any, key: str) -> int:
+    count = 1
+    for size in handle.get_slice(key).get_shape():
+        count *= size
+    return count
+
+
+def _metric_row(label: str, condition: str, mean: Mapping[str, float]) -> str:
+    return (
+        f"| {condition} | {label} | {mean['mrae']:.4f} | {mean['rmse']:.4f} "
+        f"| {mean['psnr']:.2f} | {mean['sam']:.2f} |"
+    )
+
+
+def _data_lines(meta: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for spec in meta.get("training_data", []):
+        kind, _, path = str(spec).partition(":")
+        source = DATA_CITATIONS.get(kind, f"`{kind}` data")
+        lines.append(f"- {source}; read as `{kind}:` from `{Path(path).name}/`.")
+    train, val = meta.get("train_scenes", []), meta.get("val_scenes", [])
+    lines.append(f"- Training scenes ({len(train)}): {', '.join(train)}.")
+    lines.append(f"- Held-out validation scenes ({len(val)}, never trained on): {', '.join(val)}.")
+    return lines
+
+
+def _camera_lines(meta: Mapping[str, Any]) -> list[str]:
+    camera = meta.get("camera") or {}
+    recipe = meta.get("recipe", {})
+    names = [c["name"] for c in camera.get("cameras", [])]
+    lines = [
+        f"- RGB rendered from the spectra with {len(names)} camera responses: {', '.join(names)}."
+    ]
+    if excluded := recipe.get("exclude_cameras"):
+        lines.append(f"- Cameras held out of training (test only): {', '.join(excluded)}.")
+    if sampling := camera.get("sampling"):
+        lines.append(
+            f"- Per render: a random convex mixture of 2-3 cameras with probability "
+            f"{sampling['mix_prob']:g}, spectral shift up to +-{sampling['shift_nm']:g} nm, "
+            f"log white-balance error sd {sampling['wb_jitter']:g}, exposure level "
+            f"{sampling['exposure'][0]:g}-{sampling['exposure'][1]:g} at the "
+            f"{sampling['percentile']:g}th percentile."
+        )
+    if rule := camera.get("exposure_rule"):
+        lines.append(f"- Exposure: {rule}.")
+    if degradation := meta.get("degradation"):
+        lines.append(
+            f"- Real-world degradation with probability {recipe.get('degrade_prob', 0):g}: "
+            f"RGGB mosaic, shot/read noise up to {degradation['shot_max']:g}/"
+            f"{degradation['read_max']:g}, bilinear demosaic, JPEG quality "
+            f"{degradation['jpeg_quality'][0]}-{degradation['jpeg_quality'][1]}."
+        )
+    return lines
+
+
+def _recipe_lines(meta: Mapping[str, Any]) -> list[str]:
+    recipe = {k: v for k, v in meta.get("recipe", {}).items() if k not in _RECIPE_SKIP}
+    lines = ["| Setting | Value |", "|---|---|"]
+    lines += [f"| {key} | `{value}` |" for key, value in recipe.items()]
+    if meta.get("steps") is not None:
+        lines.append(f"| exported at step | `{meta['steps']}` |")
+    return lines
+
+
+def _accuracy_lines(label: str, sha256: str, accuracy: Mapping[str, Any]) -> list[str]:
+    labels = [k for k, info in accuracy["models"].items() if info["sha256"] == sha256]
+    if not labels:
+        raise WeightsError(
+            f"the accuracy report has no results for these weights ({label}, sha256 "
+            f"{sha256[:12]}); run benchmarks/accuracy.py on them and pass its --out JSON"
+        )
+    own = labels[0]
+    results = accuracy["results"][own]
+    lines = [
+        f"Whole-image metrics on the {len(accuracy['scenes'])} held-out scenes "
+        f"({', '.join(accuracy['scenes'])}), from `benchmarks/accuracy.py`:",
+        "",
+        "| Condition | Model | MRAE | RMSE | PSNR (dB) | SAM (deg) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    reductions = {
+        row["condition"]: row for row in accuracy.get("reductions", []) if row["model"] == own
+    }
+    for condition in accuracy["conditions"]:
+        if condition["key"] not in results:
+            continue
+        lines.append(_metric_row(label, condition["label"], results[condition["key"]]["mean"]))
+        if row := reductions.get(condition["label"]):
+            reference = accuracy["results"][row["reference"]][condition["key"]]["mean"]
+            lines.append(_metric_row(row["reference"], condition["label"], reference))
+    if reductions:
+        lines += ["", "MRAE reduction over the best root-polynomial baseline per condition:", ""]
+        lines += [f"- {c}: {row['reduction']:.1%}" for c, row in reductions.items()]
+    lines += [
+        "",
+        f"MRAE guards dark targets: values below eps = {accuracy['eps']:g} are divided by eps. "
+        "Clean and real-world rows use CIE 1964 RGB; the real-world pipeline is RGGB mosaic, "
+        f"noise, bilinear demosaic and JPEG (seed {accuracy['seed']}).",
+    ]
+    return lines
+
+
+def render_model_card(weights: str | Path, accuracy: Mapping[str, Any]) -> str:
+    """Markdown model card of ``weights`` (shipped name or path) with the test metrics of
+    ``accuracy`` (the JSON of ``benchmarks/accuracy.py``; must contain these weights)."""
+    path = resolve_weights(weights)
+    meta = read_metadata(path)
+    sha256 = file_sha256(path)
+    label = path.stem
+    config = meta.get("config") or {}
+    validation = (meta.get("metrics") or {}).get("validation") or {}
+    lines = [
+        f"# {label}",
+        "",
+        f"Weights of the geohsr model `{meta['model']}`"
+        + (f" (config `{config}`)" if config else "")
+        + f": RGB in [0, 1] -> reflectance at {len(meta['wavelengths_nm'])} wavelengths, "
+        f"{meta['wavelengths_nm'][0]}-{meta['wavelengths_nm'][-1]} nm.",
+        "",
+        f"- File: `{path.name}`, {path.stat().st_size / 1e6:.2f} MB, {meta['dtype']}, "
+        f"{_parameter_count(path):,} stored values.",
+        f"- SHA-256: `{sha256}`.",
+        f"- Written by geohsr {meta['software_version']}.",
+        f"- Input: {meta.get('input', 'RGB in [0, 1]')}.",
+        "",
+        "```bash",
+        f"geohsr reconstruct photo.tif cube.zarr --weights {label}",
+        "```",
+        "",
+        "## Training data",
+        "",
+        *_data_lines(meta),
+        "",
+        "## Camera responses",
+        "",
+        *_camera_lines(meta),
+        "",
+        "## Recipe",
+        "",
+        *_recipe_lines(meta),
+        "",
+        "## Test metrics",
+        "",
+        *_accuracy_lines(label, sha256, accuracy),
+    ]
+    if validation:
+        lines += [
+            "",
+            f"Validation during training (scene i rendered with training camera i, as the "
+            f"trainer validates): MRAE {validation['mrae']:.4f}, RMSE {validation['rmse']:.4f}, "
+            f"PSNR {validation['psnr']:.2f} dB, SAM {validation['sam']:.2f} deg.",
+        ]
+    return "\n".join(lines) + "\n"
