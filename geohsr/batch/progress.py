@@ -15,7 +15,7 @@ class BatchProgress:
     """Shows batch progress on stderr.
 
     The overall bar counts finished scenes (the ``complete`` ones, skipped, start it off);
-    scene bars count the tiles of scenes being reconstructed and are fed by dask events
+    scene bars count the windows of scenes being reconstructed and are fed by dask events
     (:meth:`on_event`, called from the client's event thread); :meth:`finished` closes a
     scene's bar and prints its one-line outcome. ``enabled=False`` prints nothing at all.
     """
@@ -50,7 +50,7 @@ class BatchProgress:
                 bar = tqdm(
                     total=message["total"],
                     desc=message["scene"],
-                    unit="tile",
+                    unit="win",
                     leave=False,
                     file=sys.stderr,
                     dynamic_ncols=True,
