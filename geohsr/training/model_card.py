@@ -192,8 +192,9 @@ def render_model_card(weights: str | Path, accuracy: Mapping[str, Any]) -> str:
     if validation:
         lines += [
             "",
-            f"Validation during training (scene i rendered with training camera i, as the "
-            f"trainer validates): MRAE {validation['mrae']:.4f}, RMSE {validation['rmse']:.4f}, "
-            f"PSNR {validation['psnr']:.2f} dB, SAM {validation['sam']:.2f} deg.",
+            f"Validation recorded in the weights (the trainer's protocol: validation scene i "
+            f"rendered with training camera i): MRAE {validation['mrae']:.4f}, "
+            f"RMSE {validation['rmse']:.4f}, PSNR {validation['psnr']:.2f} dB, "
+            f"SAM {validation['sam']:.2f} deg.",
         ]
     return "\n".join(lines) + "\n"
