@@ -69,8 +69,13 @@ def check_output(path: Path, *, overwrite: bool, resume: bool) -> None:
             f"{str(path)!r} already exists; pass --overwrite to replace it or choose "
             "another output name"
         )
-    if not path.parent.is_dir():
-        raise OutputError(f"output folder {str(path.parent)!r} does not exist; create it first")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(
+            f"cannot create the output folder {str(path.parent)!r} ({err.strerror}); "
+            "choose a writable location"
+        ) from err
 
 
 def remove(path: Path) -> None:
