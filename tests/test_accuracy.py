@@ -125,7 +125,12 @@ def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path, fitt
         "training_data": ["cave:/somewhere/cave"],
         "train_scenes": ["t1_ms", "t2_ms"],
         "val_scenes": ["a_ms", "b_ms"],
-        "recipe": {"ridge": 1e-6, "exclude_cameras": ["Nikon D5100"], "degrade_prob": 0.3},
+        "recipe": {
+            "ridge": 1e-6,
+            "exclude_cameras": ["Nikon D5100"],
+            "degrade_prob": 0.3,
+            "init": None,
+        },
         "camera": CameraSampler([cie1964()]).to_metadata(),
         "degradation": RealWorldDegradation().to_metadata(),
         "metrics": {"validation": mean(0.31)},

@@ -27,7 +27,8 @@ DATA_CITATIONS = {
         'and Spectrum", IEEE TIP 2010), research use'
     ),
 }
-#: Recipe entries not listed in the recipe table (shown elsewhere or session-only).
+#: Recipe entries left out of the recipe table (shown elsewhere or session-only); unset
+#: (None) entries are left out too.
 _RECIPE_SKIP = {
     "data",
     "val_scenes",
@@ -36,6 +37,9 @@ _RECIPE_SKIP = {
     "export_name",
     "time_limit_min",
     "val_every",
+    "checkpoint_every",
+    "log_every",
+    "stop_after",
 }
 
 
@@ -100,7 +104,9 @@ def _camera_lines(meta: Mapping[str, Any]) -> list[str]:
 
 
 def _recipe_lines(meta: Mapping[str, Any]) -> list[str]:
-    recipe = {k: v for k, v in meta.get("recipe", {}).items() if k not in _RECIPE_SKIP}
+    recipe = {
+        k: v for k, v in meta.get("recipe", {}).items() if k not in _RECIPE_SKIP and v is not None
+    }
     lines = ["| Setting | Value |", "|---|---|"]
     lines += [f"| {key} | `{value}` |" for key, value in recipe.items()]
     if meta.get("steps") is not None:
