@@ -76,6 +76,8 @@ def main() -> None:
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     forwarded = [
+        "--model",
+        args.model,
         "--width",
         str(args.width),
         "--tile",

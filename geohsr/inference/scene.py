@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,14 +137,14 @@ def reconstruct_scene(
         nodata=options.nodata,
     )
     if resume and is_complete_output(dst):
-        return ReconstructResult(
-            dst,
-            (N_BANDS, *rgb.shape[1:]),
-            0,
-            0.0,
-            rgb.shape[1] * rgb.shape[2] / 1e6,
-            0.0,
-            _crs_string(rgb),
+        return ReconstructResult(  # nothing left to do
+            output=dst,
+            shape=(N_BANDS, *rgb.shape[1:]),
+            n_windows=0,
+            seconds=0.0,
+            megapixels=rgb.shape[1] * rgb.shape[2] / 1e6,
+            megapixels_per_s=0.0,
+            crs=_crs_string(rgb),
         )
     if predictor is None:
         predictor = Predictor.from_weights(
@@ -184,6 +185,27 @@ def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume):
     )
 
 
+class _WriteBehind:
+    """Runs writer calls in one background thread, in order, at most one call behind the
+    computation (so memory stays bounded); errors surface at the next call."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: Future | None = None
+
+    def submit(self, function, *args) -> None:
+        self.drain()
+        self._pending = self._pool.submit(function, *args)
+
+    def drain(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     plan = reconstructor.plan
     emit_from = writer.bands_done
@@ -193,6 +215,7 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     progress = Progress(progress_arg, reconstructor.grid.n_windows, done_before)
     started = time.perf_counter()
     pixels = 0
+    behind = _WriteBehind()
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             for i, j, result in stream_blocks(
@@ -200,13 +223,15 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
             ):
                 band, block = plan.bands[i], plan.blocks[j]
                 values = result.output.values
-                writer.write(band.begin, block.begin, values)
+                behind.submit(writer.write, band.begin, block.begin, values)
                 pixels += values.shape[1] * values.shape[2]
                 progress.update(result.n_windows, values.shape[1] * values.shape[2])
                 if j == len(plan.blocks) - 1:
-                    writer.band_done(i)
+                    behind.submit(writer.band_done, i)  # only after the band's writes
+            behind.drain()
             path = writer.finish()
     finally:
+        behind.close()
         writer.close()
         progress.close()
     seconds = time.perf_counter() - started
