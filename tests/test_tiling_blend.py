@@ -50,6 +50,7 @@ def grids(draw):
     return make_grid(draw(st.integers(1, 120)), draw(st.integers(1, 120)), tile, overlap)
 
 
+@settings(deadline=None)
 @given(st.integers(1, 300), st.integers(0, 200))
 def test_profile_is_positive_symmetric_and_at_most_one(length, ramp):
     p = feather_profile(length, ramp)
@@ -58,6 +59,7 @@ def test_profile_is_positive_symmetric_and_at_most_one(length, ramp):
     np.testing.assert_allclose(p, p[::-1])
 
 
+@settings(deadline=None)
 @given(st.integers(1, 64))
 def test_complementary_ramps_cross_fade_to_one(ramp):
     """Two windows overlapping by exactly ``ramp`` pixels: weights add to 1 (+ floor)."""
@@ -67,6 +69,7 @@ def test_complementary_ramps_cross_fade_to_one(ramp):
     np.testing.assert_allclose(fade_out + fade_in, 1 + DEFAULT_FLOOR, atol=1e-12)
 
 
+@settings(deadline=None)
 @given(grids())
 def test_normalised_weights_sum_to_one_everywhere(grid):
     weights = feather_weights(grid.window_height, grid.window_width, grid.overlap)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geohsr.tiling import axis_starts, group_spans, make_grid, make_plan, reflect_pad
@@ -17,6 +17,7 @@ def axis_cases(draw):
     return draw(lengths), tile, draw(st.integers(0, tile - 1))
 
 
+@settings(deadline=None)
 @given(axis_cases())
 def test_windows_cover_every_pixel_and_stay_inside(case):
     length, tile, overlap = case
@@ -46,6 +47,7 @@ def test_axis_starts_rejects_bad_settings(bad):
         axis_starts(*bad)
 
 
+@settings(deadline=None)
 @given(axis_cases(), st.integers(1, 5))
 def test_spans_partition_the_axis_and_finish_only_untouched_pixels(case, per_group):
     length, tile, overlap = case
@@ -85,6 +87,7 @@ def test_plan_counts_every_window_once():
     assert plan.first_band_touching(plan.bands[2].begin) == 1
 
 
+@settings(deadline=None)
 @given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 90), st.integers(1, 90))
 def test_reflect_pad_keeps_the_window_and_reflects(h, w, extra_h, extra_w):
     window = np.random.default_rng(0).random((3, h, w))
