@@ -174,3 +174,17 @@ def test_preview_of_a_geotiff_cube_picks_pixels(tmp_path, rgb, weights):
     result = run("preview", out, tmp_path / "p.png")
     assert result.exit_code == 0, result.output
     assert result.stdout.count(",") >= 4  # several automatically picked pixels
+
+
+def test_missing_output_folders_are_created(tmp_path, rgb, weights):
+    out = tmp_path / "new" / "nested" / "cube.zarr"
+    result = run("reconstruct", rgb, out, "--weights", weights, *FAST)
+    assert result.exit_code == 0, result.output
+    assert xr.open_zarr(out)["reflectance"].shape == (31, 90, 80)
+
+
+def test_unwritable_output_folder_is_one_line_error(tmp_path, rgb, weights):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run("reconstruct", rgb, blocker / "cube.zarr", "--weights", weights, *FAST)
+    assert_one_line_error(result, "cannot create the output folder")
