@@ -98,6 +98,26 @@ def cube_attrs(
     }
 
 
+def _prepare_input(
+    raw: xr.DataArray, options: ReconstructOptions
+) -> tuple[xr.DataArray, InputScaling]:
+    """Band selection, scaling and nodata of ``options`` applied to raw imagery."""
+    return prepare_rgb(
+        raw,
+        bands=options.bands,
+        scale=options.scale,
+        stretch=options.stretch,
+        nodata=options.nodata,
+    )
+
+
+def _block_reconstructor(
+    predictor: Predictor, grid: CubeGrid, options: ReconstructOptions
+) -> BlockReconstructor:
+    """The window/block plan of ``options`` over ``grid``, predicting with ``predictor``."""
+    return BlockReconstructor(predictor, grid.height, grid.width, options.tile, options.overlap)
+
+
 def reconstruct_scene(
     src: str | Path,
     dst: str | Path,
@@ -129,13 +149,7 @@ def reconstruct_scene(
     check_output(dst, overwrite=overwrite, resume=resume)
     chunk = chunk_side(options.tile - options.overlap)
     raw = open_raster(src, chunks={"band": -1, "y": chunk, "x": chunk})
-    rgb, scaling = prepare_rgb(
-        raw,
-        bands=options.bands,
-        scale=options.scale,
-        stretch=options.stretch,
-        nodata=options.nodata,
-    )
+    rgb, scaling = _prepare_input(raw, options)
     if resume and is_complete_output(dst):
         return ReconstructResult(  # nothing left to do
             output=dst,
@@ -154,9 +168,7 @@ def reconstruct_scene(
             threads=options.threads,
         )
     grid = CubeGrid.from_dataarray(rgb)
-    reconstructor = BlockReconstructor(
-        predictor, grid.height, grid.width, options.tile, options.overlap
-    )
+    reconstructor = _block_reconstructor(predictor, grid, options)
     attrs = cube_attrs(predictor, options, scaling, grid, str(src.resolve()))
     writer = _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume)
     return _run(reconstructor, rgb, writer, grid, progress)
@@ -264,17 +276,9 @@ def reconstruct_dataarray(
     Same input preparation, blocks and metadata as :func:`reconstruct_scene` with the same
     ``options`` and predictor, so computing it gives the values the CLI writes.
     """
-    rgb, scaling = prepare_rgb(
-        data,
-        bands=options.bands,
-        scale=options.scale,
-        stretch=options.stretch,
-        nodata=options.nodata,
-    )
+    rgb, scaling = _prepare_input(data, options)
     grid = CubeGrid.from_dataarray(rgb)
-    reconstructor = BlockReconstructor(
-        predictor, grid.height, grid.width, options.tile, options.overlap
-    )
+    reconstructor = _block_reconstructor(predictor, grid, options)
     token = tokenize(rgb.data, id(predictor), options.to_dict())
     cube = lazy_cube(reconstructor, rgb, token)
     return cube_dataarray(cube, grid, cube_attrs(predictor, options, scaling, grid, source))
