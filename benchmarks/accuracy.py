@@ -18,6 +18,7 @@ from pathlib import Path
 
 from geohsr.models.inference_prep import prepare_for_inference
 from geohsr.models.weights import file_sha256, list_shipped_weights, load_weights
+from geohsr.shared_data import shared_data_dir
 from geohsr.training.accuracy import (
     HELD_OUT_CAMERAS,
     TARGET_REDUCTION,
@@ -28,7 +29,6 @@ from geohsr.training.accuracy import (
     standard_conditions,
 )
 from geohsr.training.datasets import load_data_specs
-from geohsr.training.shared_data import shared_data_dir
 
 VAL_SCENES = (
     "flowers_ms",

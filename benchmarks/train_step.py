@@ -15,9 +15,9 @@ import time
 
 import torch
 
+from geohsr.shared_data import shared_data_dir
 from geohsr.training.config import TrainConfig
 from geohsr.training.losses import build_loss
-from geohsr.training.shared_data import shared_data_dir
 from geohsr.training.trainer import param_groups, select_device
 
 
@@ -58,7 +58,8 @@ def time_data(crop: int, batch_size: int) -> float | None:
     cave = shared_data_dir() / "cave"
     if not cave.is_dir():
         return None
-    from geohsr.training.camera import CameraSampler, CameraSampling, resolve_cameras
+    from geohsr.spectral.cameras import resolve_cameras
+    from geohsr.training.camera import CameraSampler, CameraSampling
     from geohsr.training.datasets import TrainingCrops, load_data_specs
     from geohsr.training.degradations import RealWorldDegradation
 

@@ -25,7 +25,8 @@ import rasterio
 from rasterio.transform import from_origin
 
 from geohsr.spectral import WAVELENGTHS_NM
-from geohsr.training.camera import cie1964, exposure_gain, render_rgb
+from geohsr.spectral.cameras import cie1964
+from geohsr.spectral.render import exposure_gain, render_rgb
 
 DATA = Path(__file__).resolve().parent / "data"
 SPECTRA_CSV = DATA / "example_spectra.csv"

@@ -25,7 +25,7 @@ def _predictor(model: Any, options: ReconstructOptions):
     """A Predictor from a Predictor, an ``nn.Module`` or a weights name/path."""
     from torch import nn
 
-    from geohsr.inference.predictor import Predictor
+    from geohsr.inference.predictor import Predictor, resolve_camera
 
     if isinstance(model, Predictor):
         return model
@@ -35,8 +35,9 @@ def _predictor(model: Any, options: ReconstructOptions):
         "threads": options.threads,
     }
     if isinstance(model, nn.Module):
-        return Predictor(model, **settings)
-    return Predictor.from_weights(model, **settings)
+        camera = resolve_camera(options.camera) if options.camera else None
+        return Predictor(model, camera=camera, **settings)
+    return Predictor.from_weights(model, camera=options.camera, **settings)
 
 
 def _reconstruct(data: xr.DataArray, model: Any, kwargs: dict[str, Any]) -> xr.DataArray:

@@ -19,7 +19,8 @@ from geohsr.io.cube import CUBE_VARIABLE
 from geohsr.io.output import output_format
 from geohsr.io.read import compute, open_raster, prepare_rgb
 from geohsr.spectral import WAVELENGTHS_NM
-from geohsr.training.camera import cie1964, exposure_gain, render_rgb
+from geohsr.spectral.cameras import cie1964
+from geohsr.spectral.render import exposure_gain, render_rgb
 
 #: longest side (pixels) of the images in the picture
 PREVIEW_SIZE = 600

@@ -10,6 +10,7 @@ from baseline_fixtures import bump_cube, scene_of
 
 from geohsr.exceptions import WeightsError
 from geohsr.models.weights import file_sha256, save_weights
+from geohsr.spectral.cameras import cie1964
 from geohsr.training.accuracy import (
     Condition,
     format_improvement_table,
@@ -19,7 +20,7 @@ from geohsr.training.accuracy import (
     standard_conditions,
 )
 from geohsr.training.baseline_fit import PixelSampling, fit_baseline, sample_training_pixels
-from geohsr.training.camera import CameraSampler, cie1964
+from geohsr.training.camera import CameraSampler
 from geohsr.training.degradations import RealWorldDegradation
 from geohsr.training.model_card import render_model_card
 

@@ -11,9 +11,10 @@ from baseline_fixtures import bump_cube, endmember_cube, scene_of
 
 from geohsr.exceptions import TrainingError
 from geohsr.models.weights import load_weights
+from geohsr.spectral.cameras import cie1964
 from geohsr.training import baseline_fit
 from geohsr.training.baseline_fit import PixelSampling, fit_baseline, sample_training_pixels
-from geohsr.training.camera import CameraSampler, CameraSampling, cie1964, exposure_gain
+from geohsr.training.camera import CameraSampler, CameraSampling
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 SHIPPED_BASELINES = ("linear_cave", "rpr2_cave", "rpr3_cave")
@@ -33,9 +34,8 @@ def test_linear_fit_recovers_the_known_linear_map():
         [scene_of(cube)], camera, PixelSampling(renders_per_scene=1, pixels_per_render=500)
     )
     model = fit_baseline("linear", rgb, spectra, ridge=0.0)
-    # rgb = G CSS E a, spectra = E a  =>  spectra = E (G CSS E)^-1 rgb, no offset
-    gain = exposure_gain(cube, cie1964().css, level=0.5)  # reference: the whole small scene
-    expected = endmembers @ np.linalg.inv(gain[:, None] * cie1964().css @ endmembers)
+    # rgb = k Cn E a, target = k E a  =>  target = E (Cn E)^-1 rgb, no offset
+    expected = endmembers @ np.linalg.inv(cie1964().normalised @ endmembers)
     weight = model.head.weight.detach().double().numpy()[:, :, 0, 0]  # (31, 3)
     np.testing.assert_allclose(weight, expected, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(model.head.bias.detach().numpy(), 0.0, atol=1e-4)

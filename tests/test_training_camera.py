@@ -8,19 +8,15 @@ from training_fixtures import smooth_cube
 
 from geohsr.exceptions import InputError
 from geohsr.spectral import WAVELENGTHS_NM
-from geohsr.training.camera import (
+from geohsr.spectral.cameras import (
     CameraResponse,
-    CameraSampler,
-    CameraSampling,
     camera_from_csv,
     cie1964,
-    exposure_gain,
     jiang28_path,
-    render_rgb,
     resolve_cameras,
-    shift_css,
-    white_balance,
 )
+from geohsr.spectral.render import exposure_gain, render_rgb, shift_css, white_balance
+from geohsr.training.camera import CameraSampler, CameraSampling
 from geohsr.training.degradations import (
     RealWorldDegradation,
     add_sensor_noise,
@@ -71,12 +67,35 @@ def test_sampler_is_deterministic_given_the_generator():
     cube = smooth_cube(16, 16)
     cameras = [cie1964(), CameraResponse("flat", np.ones((3, 31), np.float32) * 0.5)]
     sampler = CameraSampler(cameras, CameraSampling(mix_prob=0.5, shift_nm=5, wb_jitter=0.1))
-    a = sampler.render(cube, cube, np.random.default_rng(3))
-    b = sampler.render(cube, cube, np.random.default_rng(3))
-    c = sampler.render(cube, cube, np.random.default_rng(4))
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-    assert a.dtype == np.float32 and 0.0 <= a.min() and a.max() <= 1.0
+    a = sampler.render(cube, np.random.default_rng(3))
+    b = sampler.render(cube, np.random.default_rng(3))
+    c = sampler.render(cube, np.random.default_rng(4))
+    np.testing.assert_array_equal(a.rgb, b.rgb)
+    assert not np.array_equal(a.rgb, c.rgb)
+    assert a.rgb.dtype == np.float32 and 0.0 <= a.rgb.min() and a.rgb.max() <= 1.0
+
+
+def test_fixed_gain_rendering_scales_the_target_and_never_normalises_brightness():
+    cube = smooth_cube(16, 16)
+    sampler = CameraSampler([cie1964()], CameraSampling(exposure=(0.05, 1.5)))
+    exposures = []
+    for seed in range(40):
+        sample = sampler.render(cube, np.random.default_rng(seed))
+        exposures.append(sample.exposure)
+        np.testing.assert_allclose(sample.target, cube * sample.exposure, rtol=1e-6)
+        unclipped = np.clip(sample.exposure * np.einsum("cl,lhw->chw", sample.css, cube), 0, 1)
+        np.testing.assert_allclose(sample.rgb, unclipped, rtol=1e-5, atol=1e-6)
+    assert min(exposures) >= 0.05 and max(exposures) <= 1.5
+    assert min(exposures) < 0.15 and max(exposures) > 0.8  # log-uniform over the range
+
+
+def test_quantised_samples_sit_on_8_bit_levels_and_known_flag_follows_probability():
+    cube = smooth_cube(16, 16)
+    sampler = CameraSampler([cie1964()], CameraSampling(quantize_prob=1.0, known_prob=0.5))
+    samples = [sampler.render(cube, np.random.default_rng(s)) for s in range(40)]
+    levels = samples[0].rgb * 255
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-3)
+    assert 5 < sum(s.known for s in samples) < 35
 
 
 def test_shift_css_moves_the_peak():

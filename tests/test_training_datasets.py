@@ -17,7 +17,8 @@ from training_fixtures import (
 
 from geohsr.exceptions import InputError, TrainingError
 from geohsr.spectral import WAVELENGTHS_NM
-from geohsr.training.camera import CameraSampler, cie1964
+from geohsr.spectral.cameras import cie1964
+from geohsr.training.camera import CameraSampler
 from geohsr.training.datasets import (
     SceneCache,
     TrainingCrops,
@@ -147,8 +148,9 @@ def test_training_crops_are_pure_functions_of_the_index(tmp_path):
     scenes = load_data_specs([f"cave:{tmp_path}"])
     camera = CameraSampler([cie1964()])
     crops = TrainingCrops(scenes, crop=16, camera=camera, seed=5)
-    rgb, cube = crops[11]
-    assert rgb.shape == (3, 16, 16) and cube.shape == (31, 16, 16)
+    rgb, cube, css, known, exposure = crops[11]
+    assert rgb.shape == (3, 16, 16) and cube.shape == (31, 16, 16) and css.shape == (3, 31)
+    assert known.dtype == torch.bool and exposure.shape == ()
     assert rgb.dtype == torch.float32 and 0 <= rgb.min() and rgb.max() <= 1
     again = TrainingCrops(scenes, crop=16, camera=camera, seed=5)[11]
     assert torch.equal(rgb, again[0]) and torch.equal(cube, again[1])

@@ -53,7 +53,10 @@ def test_spectral_metrics_reports_guarded_fraction_and_accepts_torch():
     pred, target = _two_pixel_pair()
     report = spectral_metrics(torch.tensor(pred, dtype=torch.float32), target)
     assert report["mrae_guarded"] == pytest.approx(0.25)
-    assert set(report) == {"mrae", "rmse", "psnr", "sam", "mrae_guarded"}
+    assert set(report) == {"mrae", "mrae_bright", "rmse", "psnr", "sam", "mrae_guarded"}
+    # mrae_bright leaves out the target values below 0.01 instead of flooring them
+    # (0.1/0.5 + 0.1/0.2 + 0.1/0.5) / 3; the zero target is not counted
+    assert report["mrae_bright"] == pytest.approx(0.3)
 
 
 def test_shape_mismatch_raises():

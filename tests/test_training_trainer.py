@@ -191,7 +191,7 @@ def test_evaluate_command_prints_known_metrics(tmp_path):
             "cpu",
         ],
     )
-    assert csv_out.read_text().splitlines()[0].startswith("name,mrae,rmse,psnr,sam")
+    assert csv_out.read_text().splitlines()[0].startswith("name,mrae,mrae_bright,rmse,psnr,sam")
 
 
 def test_finetune_command_and_resume_from_saved_config(tmp_path, cubes_dir):
@@ -231,7 +231,7 @@ def test_finetune_command_and_resume_from_saved_config(tmp_path, cubes_dir):
 
 
 def test_build_camera_excludes_held_out_cameras_from_list_and_mixtures():
-    from geohsr.training.camera import jiang28_path
+    from geohsr.spectral.cameras import jiang28_path
     from geohsr.training.trainer import build_camera
 
     if not jiang28_path().is_file():

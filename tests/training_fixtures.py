@@ -16,7 +16,8 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from geohsr.spectral import WAVELENGTHS_NM
-from geohsr.training.camera import cie1964, render_rgb
+from geohsr.spectral.cameras import cie1964
+from geohsr.spectral.render import render_rgb
 
 
 def smooth_cube(height: int, width: int, seed: int = 0) -> np.ndarray:

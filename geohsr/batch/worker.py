@@ -34,20 +34,27 @@ PROGRESS_INTERVAL_S = 0.5
 
 @dataclass(frozen=True)
 class PredictorSettings:
-    """How each worker builds its predictor: weights name or path, device, batch size and
-    torch threads (``None``: the predictor's defaults)."""
+    """How each worker builds its predictor: weights name or path, device, batch size,
+    torch threads (``None``: the predictor's defaults) and the input's camera (or None)."""
 
     weights: str
     device: str = "auto"
     batch_size: int | None = None
     threads: int | None = None
+    camera: str | None = None
 
     @classmethod
     def from_options(
         cls, weights: str | Path, options: ReconstructOptions, threads: int | None = None
     ) -> PredictorSettings:
         """Settings from reconstruct options; ``threads`` fills in when they give none."""
-        return cls(str(weights), options.device, options.batch_size, options.threads or threads)
+        return cls(
+            str(weights),
+            options.device,
+            options.batch_size,
+            options.threads or threads,
+            options.camera,
+        )
 
 
 class PredictorPlugin(WorkerPlugin):
@@ -73,6 +80,7 @@ class PredictorPlugin(WorkerPlugin):
             device=self.device_for(worker.name),
             batch_size=self.settings.batch_size,
             threads=self.settings.threads,
+            camera=self.settings.camera,
         )
 
     def teardown(self, worker) -> None:

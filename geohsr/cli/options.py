@@ -61,6 +61,21 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
     ),
     click.option("--nodata", type=float, help="Extra raw value to treat as missing."),
     click.option(
+        "--camera",
+        default=None,
+        help="The input's camera response, if known: cie1964, a camera name (see "
+        "`geohsr info`), or a CSV wavelength,r,g,b. Fits the classical base for it and makes "
+        "every unclipped pixel's spectrum render back to its RGB.",
+    ),
+    click.option(
+        "--input-encoding",
+        type=click.Choice(["linear", "srgb"]),
+        default="linear",
+        show_default=True,
+        help="linear: raw/radiometric/reflectance bands; srgb: camera JPEGs and sRGB "
+        "true-colour products (the sRGB curve is removed).",
+    ),
+    click.option(
         "--dtype",
         type=click.Choice(OUTPUT_DTYPES),
         default="float32",
@@ -79,7 +94,7 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
 #: parameter names the options above add to a command
 RECONSTRUCT_PARAMS = (
     "weights", "tile", "overlap", "batch_size", "device", "threads",
-    "bands", "scale", "stretch", "nodata", "dtype", "zarr_format",
+    "bands", "scale", "stretch", "nodata", "camera", "input_encoding", "dtype", "zarr_format",
 )  # fmt: skip
 
 

@@ -100,9 +100,34 @@ def _csv_list(text: str | None, kind: type = str) -> list:
     help="Fraction of simulated samples with noise + demosaic + JPEG.",
 )
 @click.option("--jpeg-quality", default="70,95", show_default=True, help="JPEG quality range.")
+@click.option(
+    "--exposure",
+    default="0.05,1.5",
+    show_default=True,
+    help="Range of the exposure k of simulated RGB, drawn log-uniformly (k = 1: a white "
+    "reflector reads 1); the target is scaled by k.",
+)
+@click.option(
+    "--quantize-prob",
+    default=0.0,
+    show_default=True,
+    help="Fraction of simulated samples quantised to 8 bits.",
+)
+@click.option(
+    "--known-camera-prob",
+    default=0.5,
+    show_default=True,
+    help="Residual models: fraction of samples whose camera the model is told (--camera use).",
+)
+@click.option(
+    "--mrae-floor",
+    default=1e-3,
+    show_default=True,
+    help="--loss mrae: target values below this are divided by it (relative to exposure).",
+)
 @click.option("--crop", default=128, show_default=True, help="Training crop side, pixels.")
 @click.option("--batch-size", default=8, show_default=True)
-@click.option("--no-augment", is_flag=True, help="No flips/rotation/zoom/lighting.")
+@click.option("--no-augment", is_flag=True, help="No flips/rotation/zoom.")
 @click.option("--val-fraction", default=0.2, show_default=True)
 @click.option("--val-scenes", default=None, help="Comma-separated validation scene names.")
 @click.option("--steps", type=int, default=None, help="Training steps (or --epochs).")
@@ -134,7 +159,9 @@ def _csv_list(text: str | None, kind: type = str) -> list:
 )
 @click.option("--workers", default=0, show_default=True, help="Data loader processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
-@click.option("--no-amp", is_flag=True, help="Disable mixed precision on CUDA.")
+@click.option(
+    "--no-amp", is_flag=True, help="Disable mixed precision (CUDA; bfloat16 on capable CPUs)."
+)
 @click.option(
     "--export-name",
     default=None,
@@ -188,6 +215,10 @@ def finetune(**options) -> None:
             wb_jitter=options["wb_jitter"],
             degrade_prob=options["degrade_prob"],
             jpeg_quality=tuple(_csv_list(options["jpeg_quality"], int)),
+            exposure=tuple(_csv_list(options["exposure"], float)),
+            quantize_prob=options["quantize_prob"],
+            known_camera_prob=options["known_camera_prob"],
+            mrae_floor=options["mrae_floor"],
             crop=options["crop"],
             batch_size=options["batch_size"],
             augment=not options["no_augment"],
@@ -260,7 +291,7 @@ def evaluate(
 ):
     """Print MRAE, RMSE, PSNR and SAM of WEIGHTS on --data (per image and mean)."""
     from geohsr.models.weights import load_weights
-    from geohsr.training.camera import CameraResponse
+    from geohsr.spectral.cameras import CameraResponse
     from geohsr.training.degradations import RealWorldDegradation
     from geohsr.training.evaluate import evaluate_data, write_report
     from geohsr.training.trainer import select_device

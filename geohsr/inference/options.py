@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from geohsr.exceptions import InputError, OutputError
+from geohsr.spectral.encoding import INPUT_ENCODINGS
 
 #: weights used when none are given: a name in pretrained/ or a .safetensors path
 DEFAULT_WEIGHTS = "mxr_unet18_cave"
@@ -24,7 +25,11 @@ class ReconstructOptions:
     red, green, blue band indexes (``None``: the file must have 3 bands). scale: divisor
     for raw values; stretch: ``(low, high)`` percentiles instead. nodata: extra raw value
     treated as missing. dtype: ``float32``, ``float16`` or ``uint16`` (reflectance x 10000,
-    65535 = nodata). zarr_format: 2 (GDAL-readable) or 3.
+    65535 = nodata). zarr_format: 2 (GDAL-readable) or 3. camera: the input's camera
+    response (``cie1964``, a camera name or a CSV ``wavelength,r,g,b``) for camera-aware
+    models, or None (unknown). input_encoding: ``linear`` (radiometric / reflectance data,
+    raw camera data) or ``srgb`` (camera JPEGs, sRGB true-colour products: the sRGB curve
+    is removed before the model).
     """
 
     tile: int = 512
@@ -38,6 +43,8 @@ class ReconstructOptions:
     nodata: float | None = None
     dtype: str = "float32"
     zarr_format: int = 2
+    camera: str | None = None
+    input_encoding: str = "linear"
 
     def __post_init__(self) -> None:
         if self.tile < 16:
@@ -52,6 +59,11 @@ class ReconstructOptions:
             raise InputError(f"--threads must be at least 1, got {self.threads}")
         if self.dtype not in OUTPUT_DTYPES:
             raise OutputError(f"--dtype {self.dtype!r}: choose one of {', '.join(OUTPUT_DTYPES)}")
+        if self.input_encoding not in INPUT_ENCODINGS:
+            raise InputError(
+                f"--input-encoding {self.input_encoding!r}: choose one of "
+                f"{', '.join(INPUT_ENCODINGS)}"
+            )
         if self.zarr_format not in ZARR_FORMATS:
             raise OutputError(f"--zarr-format must be 2 or 3, got {self.zarr_format}")
 

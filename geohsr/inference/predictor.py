@@ -14,6 +14,7 @@ from geohsr.exceptions import ModelError
 from geohsr.inference.options import DEFAULT_WEIGHTS
 from geohsr.models.weights import file_sha256, load_weights
 from geohsr.spectral import N_BANDS
+from geohsr.spectral.cameras import CameraResponse, resolve_cameras
 
 #: windows per model call when none is given
 DEFAULT_BATCH_SIZE = {"cpu": 2, "cuda": 8}
@@ -40,6 +41,10 @@ class Predictor:
     The model is prepared in place: eval mode, no gradients, weight/spectral norm folded
     into plain weights, channels-last memory format; on CUDA it runs under float16
     autocast. :meth:`predict` is thread-safe (calls are serialised).
+
+    ``camera``: the input's camera response, for camera-aware models (``set_camera``): a
+    classical base fitted for it and every unclipped pixel projected onto its metamer set.
+    Raises :class:`ModelError` when the model cannot use a camera.
     """
 
     def __init__(
@@ -50,10 +55,21 @@ class Predictor:
         batch_size: int | None = None,
         threads: int | None = None,
         weights: str | Path | None = None,
+        camera: CameraResponse | None = None,
     ) -> None:
         from geohsr.models.inference_prep import prepare_for_inference
 
         self.device = resolve_device(device)
+        self.camera = camera
+        if camera is not None:
+            set_camera = getattr(model, "set_camera", None)
+            if set_camera is None:
+                name = getattr(model, "geohsr_name", type(model).__name__)
+                raise ModelError(
+                    f"model {name!r} is not camera-aware, so --camera cannot be used with it; "
+                    "drop --camera or use camera-aware weights (e.g. the default weights)"
+                )
+            set_camera(camera.normalised)
         if threads is not None:
             torch.set_num_threads(threads)
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.device.type]
@@ -70,15 +86,23 @@ class Predictor:
         device: str | torch.device = "auto",
         batch_size: int | None = None,
         threads: int | None = None,
+        camera: str | CameraResponse | None = None,
     ) -> Predictor:
-        """Load a shipped weights name (``mxr_unet18_cave``) or a ``.safetensors`` path."""
-        model, _ = load_weights(spec)
+        """Load a shipped weights name or a ``.safetensors`` path.
+
+        ``camera``: a response, or a spec for :func:`~geohsr.spectral.cameras.resolve_cameras`
+        (``cie1964``, a camera name — the weights' training cameras included — or a CSV).
+        """
+        model, meta = load_weights(spec)
+        if isinstance(camera, str):
+            camera = resolve_camera(camera, meta)
         return cls(
             model,
             device=device,
             batch_size=batch_size,
             threads=threads,
             weights=model.geohsr_weights,
+            camera=camera,
         )
 
     @property
@@ -87,7 +111,7 @@ class Predictor:
         return getattr(self.model, "geohsr_name", type(self.model).__name__)
 
     def provenance(self) -> dict[str, Any]:
-        """Model name, config, weights file and its SHA-256 (for output metadata)."""
+        """Model name, config, weights file and its SHA-256, camera (for output metadata)."""
         if self.weights is not None and self._sha256 is None:
             self._sha256 = file_sha256(self.weights)
         return {
@@ -95,6 +119,8 @@ class Predictor:
             "model_config": dict(getattr(self.model, "geohsr_config", {})),
             "weights": self.weights.name if self.weights is not None else "(in-memory model)",
             "weights_sha256": self._sha256 or "",
+            "camera": self.camera.name if self.camera is not None else None,
+            "camera_aware": hasattr(self.model, "set_camera"),
         }
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -121,3 +147,18 @@ class Predictor:
         else:
             y = self.model(x)
         return y.float().cpu().numpy()
+
+
+def training_cameras(meta: dict[str, Any]) -> list[CameraResponse]:
+    """The camera responses recorded in a weights file's metadata (its training cameras)."""
+    records = (meta.get("camera") or {}).get("cameras", [])
+    return [CameraResponse.from_metadata(record) for record in records]
+
+
+def resolve_camera(spec: str, meta: dict[str, Any] | None = None) -> CameraResponse:
+    """One camera response from ``spec`` (see :func:`resolve_cameras`); names of the
+    training cameras recorded in ``meta`` work without the camera database."""
+    cameras = resolve_cameras([spec], known=training_cameras(meta or {}))
+    if len(cameras) != 1:
+        raise ModelError(f"--camera {spec!r} names {len(cameras)} cameras; give exactly one")
+    return cameras[0]

@@ -84,6 +84,9 @@ def cube_attrs(
         "source_file": source,
         "input_bands": ",".join(map(str, options.bands or (1, 2, 3))),
         "input_scaling": scaling.description,
+        "input_encoding": INPUT_ENCODING_NOTES[options.input_encoding],
+        "radiometric_convention": RADIOMETRIC_CONVENTION,
+        "camera": _camera_note(model),
         "model": model["model"],
         "model_config": json.dumps(model["model_config"], sort_keys=True),
         "weights": model["weights"],
@@ -98,6 +101,30 @@ def cube_attrs(
     }
 
 
+#: what the cube's numbers mean (DESIGN.md §1b), written into every output
+RADIOMETRIC_CONVENTION = (
+    "spectra in the radiometric scale of the input RGB: rendered through the camera response "
+    "normalised so that a flat reflectance-1 spectrum gives RGB (1, 1, 1), the cube reproduces "
+    "the input RGB; for reflectance-calibrated RGB (0-1) the cube is reflectance"
+)
+INPUT_ENCODING_NOTES = {
+    "linear": "linear (values proportional to radiance or reflectance, used as scaled)",
+    "srgb": "srgb (the IEC 61966-2-1 sRGB transfer curve was removed after scaling)",
+}
+
+
+def _camera_note(model: dict[str, Any]) -> str:
+    if model["camera"] is not None:
+        return (
+            f"{model['camera']} (known): classical base fitted for it; unclipped pixels "
+            "projected onto the metamer set of their RGB (Lin & Finlayson 2020), then clipped "
+            "at 0 reflectance"
+        )
+    if model["camera_aware"]:
+        return "unknown (generic base fitted over the training cameras; no projection)"
+    return "not used by this model"
+
+
 def _prepare_input(
     raw: xr.DataArray, options: ReconstructOptions
 ) -> tuple[xr.DataArray, InputScaling]:
@@ -108,6 +135,7 @@ def _prepare_input(
         scale=options.scale,
         stretch=options.stretch,
         nodata=options.nodata,
+        encoding=options.input_encoding,
     )
 
 
@@ -166,6 +194,7 @@ def reconstruct_scene(
             device=options.device,
             batch_size=options.batch_size,
             threads=options.threads,
+            camera=options.camera,
         )
     grid = CubeGrid.from_dataarray(rgb)
     reconstructor = _block_reconstructor(predictor, grid, options)

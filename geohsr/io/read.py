@@ -23,6 +23,7 @@ import xarray as xr
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from geohsr.exceptions import InputError
+from geohsr.spectral.encoding import decode_input
 
 #: the default divisor per raw dtype; other dtypes need --scale or --stretch
 DEFAULT_SCALES: dict[str, float] = {"uint8": 255.0}
@@ -153,11 +154,13 @@ def prepare_rgb(
     scale: float | None = None,
     stretch: tuple[float, float] | None = None,
     nodata: float | None = None,
+    encoding: str = "linear",
 ) -> tuple[xr.DataArray, InputScaling]:
-    """Raw ``(band, y, x)`` data -> lazy float32 RGB in [0, 1] (NaN where nodata).
+    """Raw ``(band, y, x)`` data -> lazy float32 linear RGB in [0, 1] (NaN where nodata).
 
     ``nodata``: a raw value to treat as missing in addition to the file's own nodata.
-    Used by both the command line and the ``.hsr`` accessor.
+    ``encoding``: ``linear`` or ``srgb`` (the sRGB curve is removed after scaling, see
+    :mod:`geohsr.spectral.encoding`). Used by both the command line and the ``.hsr`` accessor.
     """
     if data.ndim != 3 or "band" not in data.dims:
         raise InputError(
@@ -172,6 +175,14 @@ def prepare_rgb(
     scaling = input_scaling(rgb, scale=scale, stretch=stretch, dtype=dtype)
     scaled = ((rgb.astype(np.float32) - scaling.offset) / scaling.divisor).clip(0.0, 1.0)
     scaled = scaled.astype(np.float32)
+    if encoding != "linear":
+        scaled = xr.apply_ufunc(
+            decode_input,
+            scaled,
+            kwargs={"encoding": encoding},
+            dask="parallelized",
+            output_dtypes=[np.float32],
+        )
     scaled.attrs = {}
     scaled.encoding = {}
     return scaled, scaling

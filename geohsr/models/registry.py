@@ -30,7 +30,7 @@ def register_model(factory: ModelFactory) -> ModelFactory:
 
 def _ensure_builtin_models() -> None:
     # Importing the modules runs their @register_model decorators.
-    from geohsr.models import baselines, unet  # noqa: F401
+    from geohsr.models import baselines, residual, unet  # noqa: F401
 
 
 def list_models() -> list[str]:

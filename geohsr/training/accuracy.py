@@ -20,7 +20,8 @@ from typing import Any
 
 from torch import nn
 
-from geohsr.training.camera import CIE1964, CameraSampler, resolve_cameras
+from geohsr.spectral.cameras import CIE1964, resolve_cameras
+from geohsr.training.camera import CameraSampler
 from geohsr.training.datasets.samples import evaluation_pairs
 from geohsr.training.datasets.scene import Scene, SceneCache
 from geohsr.training.degradations import RealWorldDegradation

@@ -73,16 +73,16 @@ def sample_training_pixels(
         valid = np.arange(spectra.shape[1])
         if data.valid is not None:
             valid = np.flatnonzero(data.valid)
-        reference = data.exposure_reference()
         for r in range(sampling.renders_per_scene):
             rng = np.random.default_rng([sampling.seed, i, r])
-            rgb = camera.render(cube, reference, rng)  # (3, H, W)
+            rendered = camera.render(cube, rng)
+            rgb = rendered.rgb  # (3, H, W)
             if degradation is not None and rng.random() < degrade_prob:
                 rgb = degradation(rgb, rng)
             count = min(sampling.pixels_per_render, len(valid))
             chosen = rng.choice(valid, size=count, replace=False)
             rgb_parts.append(rgb.reshape(3, -1)[:, chosen].T)
-            spectra_parts.append(spectra[:, chosen].T)
+            spectra_parts.append(spectra[:, chosen].T * rendered.exposure)
     return np.concatenate(rgb_parts), np.concatenate(spectra_parts)
 
 

@@ -39,6 +39,7 @@ class TrainConfig:
     loss: str = "perceptual"
     pixel_weight: float = 100.0
     pixel_loss: str = "mse"
+    mrae_floor: float = 1e-3
     gram_factor: float = 5e3
     feature_weights: tuple[float, ...] = (3.0, 9.0, 2.0)
     vgg_pools: tuple[int, ...] = (3, 4, 5)
@@ -49,6 +50,9 @@ class TrainConfig:
     camera_mix: float = 0.0
     spectral_shift_nm: float = 0.0
     wb_jitter: float = 0.0
+    exposure: tuple[float, float] = (0.05, 1.5)
+    quantize_prob: float = 0.0
+    known_camera_prob: float = 0.5
     degrade_prob: float = 0.0
     jpeg_quality: tuple[int, int] = (70, 95)
     # samples
@@ -90,7 +94,7 @@ class TrainConfig:
         """Inverse of :meth:`to_dict` (unknown keys ignored)."""
         names = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in values.items() if k in names}
-        for key in ("feature_weights", "vgg_pools", "jpeg_quality"):
+        for key in ("feature_weights", "vgg_pools", "jpeg_quality", "exposure"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)

@@ -21,7 +21,8 @@ from torch import nn
 
 from geohsr.exceptions import InputError, OutputError
 from geohsr.spectral import N_BANDS
-from geohsr.training.camera import CameraResponse, CameraSampler, resolve_cameras
+from geohsr.spectral.cameras import CameraResponse, resolve_cameras
+from geohsr.training.camera import CameraSampler
 from geohsr.training.datasets.registry import load_data_specs
 from geohsr.training.datasets.samples import EvalPair, evaluation_pairs
 from geohsr.training.degradations import RealWorldDegradation
@@ -87,16 +88,22 @@ def evaluate_model(
 
     Returns ``{"mean": {mrae, rmse, psnr, sam, mrae_guarded}, "images": [{"name", ...}],
     "count": n}`` (see :mod:`geohsr.training.metrics` for definitions). The model is run in
-    eval mode and restored to its previous mode afterwards.
+    eval mode and restored to its previous mode afterwards. Camera-aware models
+    (``set_camera``) are told the camera of pairs that carry one, and reset after.
     """
     was_training = model.training
     model.eval()
     images = []
+    set_camera = getattr(model, "set_camera", None)
     try:
         for pair in pairs:
+            if set_camera is not None:
+                set_camera(pair.css)
             pred = predict_image(model, pair.rgb, device=device, tile=tile)
             images.append({"name": pair.name, **spectral_metrics(pred, pair.cube, eps)})
     finally:
+        if set_camera is not None:
+            set_camera(None)
         model.train(was_training)
     return {"mean": summarize(images), "images": images, "count": len(images)}
 

@@ -7,6 +7,8 @@ compared in float64. Every metric scores the whole image, like the paper.
   ``eps`` (zeros, dark noise) are divided by ``eps`` instead, so MRAE stays finite but such
   pixels weigh heavily (error 0.01 at t = 0 counts 10). :func:`spectral_metrics` reports the
   guarded fraction ``mrae_guarded`` so a large MRAE from dark pixels is visible, not silent.
+- MRAE_bright = mean(|p - t| / t) over target values t >= 0.01 only (the dark values, where
+  a relative error mostly measures noise, are left out rather than floored).
 - RMSE = sqrt(mean((p - t)^2)).
 - PSNR = 10 log10(1 / MSE) dB, data range 1 (reflectance); infinite for identical cubes.
 - SAM = mean over pixels of the angle (degrees) between predicted and true spectra. Pixels
@@ -23,7 +25,8 @@ import numpy as np
 import torch
 
 DEFAULT_EPS = 1e-3
-METRIC_NAMES = ("mrae", "rmse", "psnr", "sam")
+BRIGHT_FLOOR = 0.01
+METRIC_NAMES = ("mrae", "mrae_bright", "rmse", "psnr", "sam")
 
 
 def _as_float64(x: Any) -> torch.Tensor:
@@ -43,6 +46,15 @@ def mrae(pred: Any, target: Any, eps: float = DEFAULT_EPS) -> float:
     """Mean relative absolute error; the target is clipped below at ``eps`` (see module doc)."""
     p, t = _pair(pred, target)
     return float(((p - t).abs() / t.clamp_min(eps)).mean())
+
+
+def mrae_bright(pred: Any, target: Any, floor: float = BRIGHT_FLOOR) -> float:
+    """MRAE over target values ``>= floor`` only (NaN when there are none)."""
+    p, t = _pair(pred, target)
+    keep = t >= floor
+    if not bool(keep.any()):
+        return float("nan")
+    return float(((p - t).abs()[keep] / t[keep]).mean())
 
 
 def rmse(pred: Any, target: Any) -> float:
@@ -72,10 +84,12 @@ def sam(pred: Any, target: Any) -> float:
 
 
 def spectral_metrics(pred: Any, target: Any, eps: float = DEFAULT_EPS) -> dict[str, float]:
-    """All four metrics plus ``mrae_guarded``: the fraction of target values below ``eps``."""
+    """The metrics of :data:`METRIC_NAMES` plus ``mrae_guarded``: the fraction of target values
+    below ``eps``."""
     t = _as_float64(target)
     return {
         "mrae": mrae(pred, target, eps),
+        "mrae_bright": mrae_bright(pred, target),
         "rmse": rmse(pred, target),
         "psnr": psnr(pred, target),
         "sam": sam(pred, target),

@@ -74,6 +74,17 @@ def _data_lines(meta: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _exposure_text(sampling: Mapping[str, Any]) -> str:
+    low, high = sampling["exposure"]
+    if "percentile" in sampling:  # weights trained before the fixed-gain rendering
+        return f"exposure level {low:g}-{high:g} at the {sampling['percentile']:g}th percentile."
+    return (
+        f"fixed-gain exposure k log-uniform in {low:g}-{high:g} (target scaled by k), 8-bit "
+        f"quantisation with probability {sampling.get('quantize_prob', 0):g}, camera told to "
+        f"the model with probability {sampling.get('known_prob', 0):g}."
+    )
+
+
 def _camera_lines(meta: Mapping[str, Any]) -> list[str]:
     camera = meta.get("camera") or {}
     recipe = meta.get("recipe", {})
@@ -87,9 +98,7 @@ def _camera_lines(meta: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"- Per render: a random convex mixture of 2-3 cameras with probability "
             f"{sampling['mix_prob']:g}, spectral shift up to +-{sampling['shift_nm']:g} nm, "
-            f"log white-balance error sd {sampling['wb_jitter']:g}, exposure level "
-            f"{sampling['exposure'][0]:g}-{sampling['exposure'][1]:g} at the "
-            f"{sampling['percentile']:g}th percentile."
+            f"log white-balance error sd {sampling['wb_jitter']:g}, " + _exposure_text(sampling)
         )
     if rule := camera.get("exposure_rule"):
         lines.append(f"- Exposure: {rule}.")

@@ -2,7 +2,13 @@
 
 Recipe (paper §4 + original code): AdamW (betas 0.9/0.99, weight decay 1e-3), one-cycle
 schedule (max lr 1e-3, 30 % warm-up, div 100, beta1 cycled 0.95 <-> 0.85), encoder learning
-rate x0.1, gradient clipping, mixed precision on CUDA (bfloat16, or float16 with loss scaling).
+rate x0.1, gradient clipping, mixed precision (CUDA: bfloat16, or float16 with loss scaling;
+CPU: bfloat16 where the CPU supports it). The loss compares prediction and target divided by
+the sample's exposure, so every exposure weighs the same.
+
+Residual models (:class:`~geohsr.models.residual.ResidualSpectralModel`) get a sample of the
+training spectra and a generic classical base fitted over the training cameras before the
+first step, and each sample's camera when the sampler marks it known.
 
 Outputs in ``out_dir``: ``metrics.jsonl`` (see :mod:`~geohsr.training.run_log`),
 ``checkpoints/last.pt`` (every ``checkpoint_every`` steps and at the end) and
@@ -29,8 +35,10 @@ from tqdm import tqdm
 
 from geohsr.exceptions import TrainingError
 from geohsr.models import create_model
+from geohsr.models.residual import ResidualSpectralModel
 from geohsr.models.weights import file_sha256, load_weights, resolve_weights, save_weights
-from geohsr.training.camera import CameraSampler, CameraSampling, resolve_cameras
+from geohsr.spectral.cameras import resolve_cameras
+from geohsr.training.camera import CameraSampler, CameraSampling
 from geohsr.training.checkpoint import (
     load_checkpoint,
     restore_rng_states,
@@ -46,10 +54,14 @@ from geohsr.training.datasets import (
     split_scenes,
 )
 from geohsr.training.datasets.augment import Augmentation
+from geohsr.training.datasets.scene import Scene
 from geohsr.training.degradations import RealWorldDegradation
 from geohsr.training.evaluate import evaluate_model
 from geohsr.training.losses import build_loss
 from geohsr.training.run_log import MetricsLog, plot_loss_curve
+
+#: validation metric that picks the best checkpoint (MRAE over target values >= 0.01)
+SELECT_METRIC = "mrae_bright"
 
 
 @dataclass
@@ -83,6 +95,9 @@ def build_camera(config: TrainConfig) -> CameraSampler:
         mix_prob=config.camera_mix,
         shift_nm=config.spectral_shift_nm,
         wb_jitter=config.wb_jitter,
+        exposure=tuple(config.exposure),
+        quantize_prob=config.quantize_prob,
+        known_prob=config.known_camera_prob,
     )
     return CameraSampler(cameras, sampling)
 
@@ -100,6 +115,34 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
         model, meta = load_weights(config.init)
         return model, meta
     return create_model(config.model, width=config.width), None
+
+
+def sample_reference_spectra(
+    scenes: list[Scene], cache: SceneCache, count: int, seed: int
+) -> np.ndarray:
+    """``(count, 31)`` reflectance spectra drawn uniformly from the pixels of ``scenes``
+    (in proportion to their area; user tiles only where valid), seeded."""
+    rng = np.random.default_rng([seed, 7919])
+    areas = np.array([s.area for s in scenes], dtype=np.float64)
+    per_scene = rng.multinomial(count, areas / areas.sum())
+    spectra = []
+    for scene, n in zip(scenes, per_scene, strict=True):
+        if n == 0:
+            continue
+        data = cache.get(scene)
+        cube = data.cube_window(slice(None), slice(None))  # (31, H, W)
+        pixels = cube.reshape(cube.shape[0], -1).T  # (H*W, 31)
+        if data.valid is not None:
+            pixels = pixels[data.valid.reshape(-1)]
+        spectra.append(pixels[rng.integers(0, len(pixels), size=n)])
+    return np.concatenate(spectra).astype(np.float32)
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU runs bfloat16 natively (AVX512-BF16 / AMX)."""
+    checker = getattr(torch.backends.cpu, "get_cpu_capability", None)
+    capability = checker() if checker is not None else ""
+    return "AVX512" in capability.upper() or "AMX" in capability.upper()
 
 
 def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
@@ -156,6 +199,8 @@ class Trainer:
         self.total_steps = config.steps or config.epochs * self.epoch_steps
         self.val_every = config.val_every or self.epoch_steps
         self.model, self.init_meta = build_model(config)
+        if isinstance(self.model, ResidualSpectralModel) and not config.init:
+            self._set_up_residual_model()
         self.model.to(self.device)
         self.loss_fn = self._build_loss().to(self.device)
         self.optimizer = torch.optim.AdamW(
@@ -178,17 +223,33 @@ class Trainer:
         self.amp_dtype = None
         if cuda and config.amp:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        elif config.amp and cpu_supports_bf16():
+            self.amp_dtype = torch.bfloat16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16 and cuda)
         self.log = MetricsLog(self.out_dir / "metrics.jsonl")
         self.step = 0
         self.best: dict[str, Any] | None = None
         self.val_pairs = list(evaluation_pairs(self.val_scenes, self.camera, cache=self.cache))
+        if isinstance(self.model, ResidualSpectralModel):
+            self.val_pairs += evaluation_pairs(
+                self.val_scenes, self.camera, cache=self.cache, camera_known=True
+            )
         if config.resume:
             self._restore()
 
     # ----------------------------------------------------------------- set-up helpers
+    def _set_up_residual_model(self) -> None:
+        """Reference spectra from the training scenes; generic base over the listed cameras."""
+        spectra = sample_reference_spectra(
+            self.train_scenes, self.cache, self.model.reference_spectra.shape[0], self.config.seed
+        )
+        self.model.set_reference_spectra(spectra)
+        self.model.fit_generic(np.stack([c.normalised for c in self.camera.cameras]))
+
     def _build_loss(self) -> nn.Module:
         c = self.config
+        if c.loss == "mrae":
+            return build_loss("mrae", eps=c.mrae_floor)
         if c.loss == "perceptual":
             return build_loss(
                 "perceptual",
@@ -261,7 +322,7 @@ class Trainer:
         mean = report["mean"]
         epoch = self.step / self.epoch_steps
         self.log.write("val", step=self.step, epoch=round(epoch, 3), **mean)
-        if self.best is None or mean["mrae"] < self.best["mrae"]:
+        if self.best is None or mean[SELECT_METRIC] < self.best[SELECT_METRIC]:
             self.best = {"step": self.step, **mean, "images": report["images"]}
             save_checkpoint(self.checkpoint_dir / "best.pt", self._state())
             self.export()
@@ -319,16 +380,20 @@ class Trainer:
         return save_weights(self.model, self.weights_path, self.metadata())
 
     # ----------------------------------------------------------------- the loop
-    def _train_step(self, rgb: torch.Tensor, cube: torch.Tensor) -> float:
-        rgb = rgb.to(self.device, non_blocking=True)  # (B, 3, c, c)
-        cube = cube.to(self.device, non_blocking=True)  # (B, 31, c, c)
+    def _train_step(self, batch: list[torch.Tensor]) -> float:
+        rgb, cube, css, known, exposure = (t.to(self.device, non_blocking=True) for t in batch)
+        # rgb (B, 3, c, c), cube (B, 31, c, c), css (B, 3, 31), known (B,), exposure (B,)
         with torch.autocast(
             self.device.type,
             dtype=self.amp_dtype or torch.float32,
             enabled=self.amp_dtype is not None,
         ):
-            pred = self.model(rgb)  # (B, 31, c, c)
-            loss = self.loss_fn(pred, cube)
+            if isinstance(self.model, ResidualSpectralModel):
+                pred = self.model(rgb, css=css, known=known)  # (B, 31, c, c)
+            else:
+                pred = self.model(rgb)
+            scale = exposure.view(-1, 1, 1, 1)
+            loss = self.loss_fn(pred.float() / scale, cube / scale)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"loss became {loss.item()} at step {self.step + 1}; lower --lr or check the data"
@@ -373,8 +438,8 @@ class Trainer:
             mininterval=1.0 if sys.stderr.isatty() else 30.0,
         )
         stopped_early = False
-        for rgb, cube in loader:
-            loss = self._train_step(rgb, cube)
+        for batch in loader:
+            loss = self._train_step(batch)
             self.step += 1
             losses.append(loss)
             window.append(loss)

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from geohsr.exceptions import TrainingError
+from geohsr.shared_data import shared_data_dir
 from geohsr.spectral import WAVELENGTHS_NM
-from geohsr.training.shared_data import shared_data_dir
 
 VGG16_CONFIG = (
     64,

@@ -3,10 +3,9 @@
 Geometry (applied identically to RGB and cube): with probability ``p_affine`` a rotation of
 up to +-``max_rotate`` degrees and a zoom in [1, ``max_zoom``] about the crop centre (bilinear,
 reflection at borders), then independent horizontal and vertical flips (p = 0.5 each; aerial
-images have no "up"). Lighting (RGB only, the cube is the target and stays physical): with
-probability ``p_lighting`` a brightness change ``logit(x) + logit(b)``, b in
-[0.5 - max_lighting/2, 0.5 + max_lighting/2], and a contrast change ``logit(x) * c``,
-c in [1 - max_lighting, 1 / (1 - max_lighting)], as fastai does.
+images have no "up"). fastai's brightness/contrast jitter of the RGB alone is left out: it
+has no physical target (an exposure change scales the target too; that is the camera
+simulation's job, :mod:`geohsr.training.camera`).
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ class Augmentation:
     max_rotate: float = 10.0
     max_zoom: float = 1.1
     p_affine: float = 0.75
-    max_lighting: float = 0.2
-    p_lighting: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -82,18 +79,3 @@ def apply_geometry(window: np.ndarray, geometry: Geometry, crop: int) -> np.ndar
     if geometry.flip_y:
         window = window[:, ::-1, :]
     return np.ascontiguousarray(window)
-
-
-def apply_lighting(rgb: np.ndarray, rng: np.random.Generator, aug: Augmentation) -> np.ndarray:
-    """fastai-style brightness/contrast jitter of ``rgb`` ``(3, H, W)`` in [0, 1]."""
-    if not aug.enabled or rng.random() >= aug.p_lighting:
-        return rgb
-    half = aug.max_lighting / 2
-    brightness = float(rng.uniform(0.5 - half, 0.5 + half))
-    contrast = float(
-        np.exp(rng.uniform(np.log(1 - aug.max_lighting), -np.log(1 - aug.max_lighting)))
-    )
-    x = np.clip(rgb, 1e-6, 1 - 1e-6)
-    logit = np.log(x / (1 - x))
-    logit = (logit + math.log(brightness / (1 - brightness))) * contrast
-    return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)

@@ -14,13 +14,9 @@ import numpy as np
 import torch
 
 from geohsr.exceptions import TrainingError
+from geohsr.spectral import N_BANDS
 from geohsr.training.camera import CameraSampler
-from geohsr.training.datasets.augment import (
-    Augmentation,
-    apply_geometry,
-    apply_lighting,
-    draw_geometry,
-)
+from geohsr.training.datasets.augment import Augmentation, apply_geometry, draw_geometry
 from geohsr.training.datasets.scene import Scene, SceneCache, SceneData
 from geohsr.training.degradations import RealWorldDegradation
 
@@ -31,18 +27,38 @@ _MAX_TRIES = 20
 
 @dataclass(frozen=True)
 class EvalPair:
-    """One whole evaluation image: ``rgb`` (3, H, W) and ``cube`` (31, H, W) float32."""
+    """One whole evaluation image: ``rgb`` (3, H, W) and ``cube`` (31, H, W) float32.
+
+    ``css`` is the normalised camera response (3, 31) the RGB was rendered with when the model
+    is to be told it (camera-aware evaluation), else None.
+    """
 
     name: str
     rgb: np.ndarray
     cube: np.ndarray
+    css: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """Tensors of one training crop: ``rgb`` (3, c, c), ``target`` (31, c, c), ``css`` (3, 31)
+    normalised response (zeros when unknown), ``known`` bool, ``exposure`` (the target's scale
+    relative to reflectance; 1 for scenes with their own RGB)."""
+
+    rgb: torch.Tensor
+    target: torch.Tensor
+    css: torch.Tensor
+    known: torch.Tensor
+    exposure: torch.Tensor
 
 
 class TrainingCrops(torch.utils.data.Dataset):
-    """Random ``crop`` x ``crop`` samples ``(rgb (3, c, c), cube (31, c, c))`` float32 tensors.
+    """Random ``crop`` x ``crop`` samples: tuples ``(rgb, target, css, known, exposure)`` of
+    tensors (see :class:`TrainingSample`), which the default collate stacks into a batch.
 
-    Scenes are drawn in proportion to their area. Scenes without RGB get it from ``camera``,
-    degraded by ``degradation`` with probability ``degrade_prob``. Index = global sample number.
+    Scenes are drawn in proportion to their area. Scenes without RGB get it from ``camera``
+    (fixed gain, random exposure; the target is scaled with it), degraded by ``degradation``
+    with probability ``degrade_prob``. Index = global sample number.
     """
 
     def __init__(
@@ -91,7 +107,7 @@ class TrainingCrops(torch.utils.data.Dataset):
                 return window
         return window
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         rng = np.random.default_rng([self.seed, int(index)])
         scene = self.scenes[int(rng.choice(len(self.scenes), p=self.weights))]
         data = self.cache.get(scene)
@@ -101,15 +117,26 @@ class TrainingCrops(torch.utils.data.Dataset):
         rgb = data.rgb_window(y, x)  # (3, s, s) or None
         stacked = cube if rgb is None else np.concatenate([rgb, cube])
         stacked = apply_geometry(stacked, geometry, self.crop)
+        css = np.zeros((3, N_BANDS), np.float32)
+        known, exposure = False, 1.0
         if rgb is None:
-            cube = stacked
-            rgb = self.camera.render(cube, data.exposure_reference(), rng)
+            rendered = self.camera.render(stacked, rng)
+            rgb, cube = rendered.rgb, rendered.target
             if self.degradation is not None and rng.random() < self.degrade_prob:
                 rgb = self.degradation(rgb, rng)
+            exposure, known = rendered.exposure, rendered.known
+            if known:
+                css = rendered.css
         else:
             rgb, cube = stacked[:3], stacked[3:]
-        rgb = apply_lighting(rgb, rng, self.augmentation)
-        return torch.from_numpy(np.ascontiguousarray(rgb)), torch.from_numpy(cube)
+        sample = TrainingSample(
+            torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(cube, dtype=np.float32)),
+            torch.from_numpy(css),
+            torch.tensor(known),
+            torch.tensor(exposure, dtype=torch.float32),
+        )
+        return sample.rgb, sample.target, sample.css, sample.known, sample.exposure
 
 
 def _valid_bbox(data: SceneData) -> tuple[slice, slice]:
@@ -127,13 +154,15 @@ def evaluation_pairs(
     seed: int = 0,
     cache: SceneCache | None = None,
     every_camera: bool = False,
+    camera_known: bool = False,
 ) -> Iterator[EvalPair]:
     """Whole-image pairs of ``scenes`` (the valid bounding box for user tiles).
 
     Scenes without RGB are rendered deterministically (named ``scene@camera``): scene ``i``
     with listed camera ``i % len(camera.cameras)``, or with every listed camera in turn when
     ``every_camera``; then ``degradation`` with a generator seeded by ``(seed, i, camera
-    index)`` when given.
+    index)`` when given. ``camera_known`` attaches the rendering camera to each rendered pair
+    (camera-aware evaluation; names get a ``+known`` suffix).
     """
     cache = cache or SceneCache()
     n_cameras = len(camera.cameras)
@@ -149,4 +178,8 @@ def evaluation_pairs(
             rendered = camera.render_fixed(cube, k)
             if degradation is not None:
                 rendered = degradation(rendered, np.random.default_rng([seed, i, k]))
-            yield EvalPair(f"{scene.name}@{camera.cameras[k].name}", rendered, cube)
+            name = f"{scene.name}@{camera.cameras[k].name}"
+            if camera_known:
+                yield EvalPair(f"{name}+known", rendered, cube, camera.cameras[k].normalised)
+            else:
+                yield EvalPair(name, rendered, cube)

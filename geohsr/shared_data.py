@@ -14,5 +14,5 @@ def shared_data_dir() -> Path:
     """
     if env := os.environ.get("GEOHSR_SHARED_DATA"):
         return Path(env)
-    checkout = Path(__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[1]
     return checkout.parent / "shared" / "data"

@@ -1,0 +1,233 @@
+"""Exposure-equivariant, camera-aware reconstruction: a classical base plus a learnt residual.
+
+``f(rgb) = B(rgb) + gamma * I * U(rgb / I)`` per pixel, with
+
+- ``B``: root-polynomial regression (Finlayson, Mackiewicz & Hurlbert, IEEE TIP 24(5), 2015),
+  homogeneous of degree 1, fitted in closed form (ridge least squares) to a sample of
+  training spectra (``reference_spectra``, stored with the weights) rendered through the
+  camera: for a known camera (:meth:`ResidualSpectralModel.set_camera`) or through all
+  training cameras at once (the generic base, ``generic_base_weight``);
+- ``I = mean(r, g, b)``, the pixel intensity, and ``U`` an MXR U-Net that sees only the
+  scale-free chromaticity ``rgb / I`` (so it cannot guess absolute level) and whose output is
+  rescaled by ``I``; ``gamma`` starts at 0, so an untrained model *is* the classical base.
+
+Hence ``f(k rgb) = k f(rgb)`` for any exposure ``k`` (up to float rounding) wherever nothing
+clips. With a known camera, each unclipped pixel's spectrum is then projected onto the set of
+spectra that render exactly to its RGB (:mod:`geohsr.spectral.metamer`), alternating with
+clipping at 0; in eval mode the output is always clipped at 0 (no negative reflectance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from geohsr.models import mxresnet
+from geohsr.models.baselines import fit_least_squares, root_polynomial_exponents
+from geohsr.models.registry import register_model
+from geohsr.models.unet import SpectralUnet
+from geohsr.spectral import N_BANDS
+from geohsr.spectral.metamer import SATURATION_LEVEL, fundamental_metamer_matrix
+
+#: normalisation of the chromaticity input rgb / I of the U-Net (values in [0, 3], mean 1)
+CHROMA_MEAN = (1.0, 1.0, 1.0)
+CHROMA_STD = (0.3, 0.3, 0.3)
+#: intensities below this count as black (output 0)
+MIN_INTENSITY = 1e-12
+#: ridge of the closed-form base fits, relative to the feature scale
+BASE_RIDGE = 1e-6
+
+
+def root_polynomial_features(rgb: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
+    """``(..., 3)`` RGB (clamped at 0) -> ``(..., T)`` terms ``prod_c rgb_c ** exponents[t, c]``."""
+    return (rgb.clamp_min(0.0).unsqueeze(-2) ** exponents).prod(dim=-1)
+
+
+class ResidualSpectralModel(nn.Module):
+    """RGB ``(B, 3, H, W)`` linear, >= 0 -> spectra ``(B, 31, H, W)`` in the input's scale.
+
+    ``forward(rgb)`` uses the model's current camera (generic unless :meth:`set_camera`).
+    Training passes per-sample cameras: ``forward(rgb, css=(B, 3, 31), known=(B,) bool)``;
+    samples marked known get a base fitted for their response and the metamer projection,
+    the others the generic base.
+    """
+
+    def __init__(
+        self,
+        net: SpectralUnet,
+        *,
+        base_degree: int = 3,
+        n_reference: int = 8192,
+        projection_iterations: int = 4,
+    ) -> None:
+        super().__init__()
+        exponents = root_polynomial_exponents(base_degree)
+        n_terms = len(exponents)
+        self.net = net
+        self.projection_iterations = projection_iterations
+        self.residual_scale = nn.Parameter(torch.zeros(()))
+        self.register_buffer("exponents", torch.as_tensor(exponents, dtype=torch.float32))
+        self.register_buffer("reference_spectra", torch.zeros(n_reference, N_BANDS))
+        self.register_buffer("generic_base_weight", torch.zeros(n_terms, N_BANDS))
+        self.register_buffer("base_weight", torch.zeros(n_terms, N_BANDS))
+        self.register_buffer("camera_css", torch.zeros(3, N_BANDS))
+        self.register_buffer("camera_projector", torch.zeros(N_BANDS, 3))
+        self.register_buffer("camera_known", torch.zeros((), dtype=torch.bool))
+
+    # ------------------------------------------------------------------ classical base
+    def fit_base(self, css: torch.Tensor) -> torch.Tensor:
+        """Base weights ``(..., T, 31)`` fitted on the reference spectra rendered through each
+        normalised response of ``css`` ``(..., 3, 31)``; several responses stacked along a
+        leading axis of ``(K, ..., 3, 31)`` may be fitted jointly with :meth:`fit_generic`."""
+        with torch.no_grad(), torch.autocast(css.device.type, enabled=False):
+            spectra = self.reference_spectra.double()  # (N, 31)
+            rgb = torch.einsum("...cl,nl->...nc", css.double(), spectra)  # (..., N, 3)
+            feats = root_polynomial_features(rgb, self.exponents.double())  # (..., N, T)
+            gram = feats.transpose(-1, -2) @ feats  # (..., T, T)
+            lam = BASE_RIDGE * torch.diagonal(gram, dim1=-2, dim2=-1).mean(-1)
+            eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+            rhs = feats.transpose(-1, -2) @ spectra  # (..., T, 31)
+            return torch.linalg.solve(gram + lam[..., None, None] * eye, rhs).float()
+
+    def fit_generic(self, css: np.ndarray) -> None:
+        """Fit the generic base (camera unknown) on the reference spectra rendered through all
+        normalised responses ``css`` ``(K, 3, 31)`` together, and make it the current base."""
+        spectra = self.reference_spectra.double().cpu().numpy()
+        exponents = self.exponents.double().cpu().numpy()
+        rgb = np.einsum("kcl,nl->knc", np.asarray(css, np.float64), spectra).reshape(-1, 3)
+        feats = np.prod(np.clip(rgb, 0, None)[:, None, :] ** exponents, axis=-1)
+        weights = fit_least_squares(feats, np.tile(spectra, (len(css), 1)), BASE_RIDGE)
+        self.generic_base_weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
+        self.set_camera(None)
+
+    def set_reference_spectra(self, spectra: np.ndarray) -> None:
+        """Store the ``(n_reference, 31)`` sample of training spectra (reflectance)."""
+        self.reference_spectra.copy_(torch.as_tensor(np.asarray(spectra, np.float32)))
+
+    def set_camera(self, css_normalised: np.ndarray | None) -> None:
+        """Use a known camera (normalised response ``(3, 31)``): a base fitted for it and the
+        metamer projection; ``None`` goes back to the generic base without projection."""
+        if css_normalised is None:
+            self.base_weight.copy_(self.generic_base_weight)
+            self.camera_css.zero_()
+            self.camera_projector.zero_()
+            self.camera_known.fill_(False)
+            return
+        css = torch.as_tensor(np.asarray(css_normalised, np.float32), device=self.exponents.device)
+        self.base_weight.copy_(self.fit_base(css))
+        self.camera_css.copy_(css)
+        projector = fundamental_metamer_matrix(np.asarray(css_normalised, np.float64))
+        self.camera_projector.copy_(torch.as_tensor(projector, dtype=torch.float32))
+        self.camera_known.fill_(True)
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        rgb: torch.Tensor,
+        css: torch.Tensor | None = None,
+        known: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        rgb = rgb.float().clamp_min(0.0)
+        batch = rgb.shape[0]
+        if css is None:
+            weight = self.base_weight.expand(batch, -1, -1)  # (B, T, 31)
+            camera = self.camera_css.expand(batch, -1, -1)  # (B, 3, 31)
+            projector = self.camera_projector.expand(batch, -1, -1)  # (B, 31, 3)
+        else:
+            weight, camera, projector = self._batch_cameras(css.float(), known)
+        intensity = rgb.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+        with torch.autocast(rgb.device.type, enabled=False):
+            feats = root_polynomial_features(rgb.movedim(1, -1), self.exponents)  # (B,H,W,T)
+            base = torch.einsum("bhwt,btl->blhw", feats, weight)  # (B, 31, H, W)
+        chroma = rgb / intensity.clamp_min(MIN_INTENSITY)  # (B, 3, H, W), scale-free
+        residual = self.net(chroma).float()  # (B, 31, H, W)
+        out = base + self.residual_scale * intensity * residual
+        with torch.autocast(rgb.device.type, enabled=False):
+            return self._project(out, rgb, camera, projector)
+
+    def _batch_cameras(
+        self, css: torch.Tensor, known: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-sample base weights, responses and projectors; unknown samples get the generic
+        base and a zero projector (no projection)."""
+        batch = css.shape[0]
+        known = torch.ones(batch, dtype=torch.bool, device=css.device) if known is None else known
+        mask = known.view(batch, 1, 1)
+        weight = self.generic_base_weight.expand(batch, -1, -1).clone()  # (B, T, 31)
+        if bool(known.any()):
+            weight[known] = self.fit_base(css[known])
+        projector = torch.zeros(batch, css.shape[2], 3, device=css.device)  # (B, 31, 3)
+        if bool(known.any()):
+            with torch.no_grad():
+                cn = css[known].double()
+                inverse = torch.linalg.inv(cn @ cn.transpose(1, 2))
+                projector[known] = (cn.transpose(1, 2) @ inverse).float()
+        camera = torch.where(mask, css, torch.zeros_like(css))
+        return weight, camera, projector
+
+    def _project(
+        self,
+        spectra: torch.Tensor,
+        rgb: torch.Tensor,
+        camera: torch.Tensor,
+        projector: torch.Tensor,
+    ) -> torch.Tensor:
+        unclipped = (rgb < SATURATION_LEVEL).all(dim=1, keepdim=True)  # (B, 1, H, W)
+        iterations = 1 if self.training else self.projection_iterations
+        for _ in range(iterations):
+            gap = rgb - torch.einsum("bcl,blhw->bchw", camera, spectra)  # (B, 3, H, W)
+            spectra = spectra + torch.einsum("blc,bchw->blhw", projector, gap) * unclipped
+            if not self.training:
+                spectra = spectra.clamp_min(0.0)
+        return spectra if self.training else spectra.clamp_min(0.0)
+
+
+def _residual_factory(
+    encoder_fn: Callable[..., mxresnet.ResNetEncoder],
+    width: float,
+    base_degree: int,
+    n_reference: int,
+    self_attention: bool,
+    blur: bool,
+) -> ResidualSpectralModel:
+    net = SpectralUnet(
+        encoder_fn(width=width),
+        self_attention=self_attention,
+        blur=blur,
+        mean=CHROMA_MEAN,
+        std=CHROMA_STD,
+    )
+    return ResidualSpectralModel(net, base_degree=base_degree, n_reference=n_reference)
+
+
+@register_model
+def mxr_unet18_rpr(
+    *,
+    width: float = 1.0,
+    base_degree: int = 3,
+    n_reference: int = 8192,
+    self_attention: bool = True,
+    blur: bool = True,
+) -> ResidualSpectralModel:
+    """MXR-U-Net-18 residual on a root-polynomial base (exposure-equivariant, camera-aware)."""
+    return _residual_factory(
+        mxresnet.mxresnet18, width, base_degree, n_reference, self_attention, blur
+    )
+
+
+@register_model
+def mxr_unet34_rpr(
+    *,
+    width: float = 1.0,
+    base_degree: int = 3,
+    n_reference: int = 8192,
+    self_attention: bool = True,
+    blur: bool = True,
+) -> ResidualSpectralModel:
+    """MXR-U-Net-34 residual on a root-polynomial base (exposure-equivariant, camera-aware)."""
+    return _residual_factory(
+        mxresnet.mxresnet34, width, base_degree, n_reference, self_attention, blur
+    )
