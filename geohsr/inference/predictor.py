@@ -15,6 +15,7 @@ from geohsr.inference.options import DEFAULT_WEIGHTS
 from geohsr.models.weights import file_sha256, load_weights
 from geohsr.spectral import N_BANDS
 from geohsr.spectral.cameras import CameraResponse, resolve_cameras
+from geohsr.spectral.metamer import SATURATION_LEVEL, rerender_error
 
 #: windows per model call when none is given
 DEFAULT_BATCH_SIZE = {"cpu": 2, "cuda": 8}
@@ -77,6 +78,8 @@ class Predictor:
         self.weights = Path(weights) if weights is not None else None
         self._sha256: str | None = None
         self._lock = threading.Lock()
+        #: largest re-rendering error seen so far with a known camera (None without one)
+        self.max_rerender_error: float | None = 0.0 if camera is not None else None
 
     @classmethod
     def from_weights(
@@ -136,6 +139,9 @@ class Predictor:
                 out[start : start + self.batch_size] = self._forward(
                     batch[start : start + self.batch_size]
                 )
+            if self.camera is not None:
+                error = max_rerender_error(out, batch, self.camera.normalised)
+                self.max_rerender_error = max(self.max_rerender_error or 0.0, error)
         return out
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
@@ -147,6 +153,17 @@ class Predictor:
         else:
             y = self.model(x)
         return y.float().cpu().numpy()
+
+
+def max_rerender_error(cubes: np.ndarray, rgb: np.ndarray, css_normalised: np.ndarray) -> float:
+    """Largest re-rendering error (:func:`~geohsr.spectral.metamer.rerender_error`) over the
+    unclipped, valid pixels of a batch ``(N, 31, h, w)`` / ``(N, 3, h, w)`` (0 if none)."""
+    worst = 0.0
+    for cube, window in zip(cubes, rgb, strict=True):
+        usable = (window < SATURATION_LEVEL).all(axis=0) & np.isfinite(window).all(axis=0)
+        if usable.any():
+            worst = max(worst, float(rerender_error(cube, window, css_normalised)[usable].max()))
+    return worst
 
 
 def training_cameras(meta: dict[str, Any]) -> list[CameraResponse]:

@@ -270,7 +270,7 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
                 if j == len(plan.blocks) - 1:
                     behind.submit(writer.band_done, i)  # only after the band's writes
             behind.drain()
-            path = writer.finish()
+            path = writer.finish(run_attrs(reconstructor.predictor))
     finally:
         behind.close()
         writer.close()
@@ -286,6 +286,21 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
         crs=_crs_string(rgb),
         resumed_from_band=emit_from,
     )
+
+
+def run_attrs(predictor: Any) -> dict[str, Any]:
+    """Attributes measured while predicting: the largest re-rendering error of the windows
+    this run predicted, for a known camera (see :meth:`Predictor.rerender_error`)."""
+    error = getattr(predictor, "max_rerender_error", None)
+    if error is None:
+        return {}
+    return {
+        "rerender_error_max": f"{error:.6f}",
+        "rerender_error_note": (
+            "largest |camera response x spectrum - input RGB| over unclipped pixels and "
+            "channels, in input units (1/255 = 0.003922), over the windows of this run"
+        ),
+    }
 
 
 def _crs_string(data: xr.DataArray) -> str | None:

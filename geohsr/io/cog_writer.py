@@ -100,8 +100,10 @@ class CogCubeWriter:
         """GeoTIFF output does not resume; nothing to record."""
         self.bands_done = band_index + 1
 
-    def finish(self) -> Path:
-        """Convert the scratch GTiff to a COG and rename it to the output path."""
+    def finish(self, extra_attrs: dict[str, Any] | None = None) -> Path:
+        """Add ``extra_attrs`` as tags, convert the scratch GTiff to a COG and rename it to
+        the output path."""
+        self.dataset.update_tags(**gdal_tags(extra_attrs or {}))
         self.dataset.update_tags(**{COMPLETE_TAG: "yes"})
         self.dataset.close()
         cog = self.partial.with_name(self.partial.name + ".cog")

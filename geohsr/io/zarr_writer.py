@@ -125,8 +125,10 @@ class ZarrCubeWriter:
         self.bands_done = band_index + 1
         self.group.attrs[BANDS_DONE_ATTR] = self.bands_done
 
-    def finish(self) -> Path:
-        """Mark complete, consolidate metadata and rename ``<path>.partial`` -> ``<path>``."""
+    def finish(self, extra_attrs: dict[str, Any] | None = None) -> Path:
+        """Add ``extra_attrs`` (known only at the end), mark complete, consolidate metadata
+        and rename ``<path>.partial`` -> ``<path>``."""
+        self.group.attrs.update(extra_attrs or {})
         self.group.attrs[COMPLETE_ATTR] = True
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

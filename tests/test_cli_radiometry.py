@@ -1,0 +1,117 @@
+"""Radiometry through the command line: exposure equivariance, --camera re-rendering,
+--input-encoding, and the convention recorded in the output metadata."""
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from click.testing import CliRunner
+from residual_fixtures import tiny_residual_model
+from scene_fixtures import save_model, write_raster
+from training_fixtures import smooth_cube
+
+from geohsr.cli.main import cli
+from geohsr.models import create_model
+from geohsr.spectral.cameras import cie1964
+from geohsr.spectral.encoding import linear_to_srgb
+from geohsr.spectral.metamer import SATURATION_LEVEL, rerender_error
+from geohsr.spectral.render import render_fixed_gain
+
+FAST = ["--tile", "64", "--overlap", "16", "--batch-size", "2", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    path = tmp_path_factory.mktemp("w") / "residual.safetensors"
+    return str(save_model(tiny_residual_model(), path))
+
+
+@pytest.fixture(scope="module")
+def scene_rgb():
+    return render_fixed_gain(smooth_cube(80, 72, seed=4), cie1964().normalised, 0.9)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def reconstruct(src, dst, weights, *extra):
+    result = run("reconstruct", src, dst, "--weights", weights, *FAST, *extra)
+    assert result.exit_code == 0, result.output
+    return rasterio.open(dst)
+
+
+def test_full_and_half_exposure_agree_after_scaling(tmp_path, weights, scene_rgb):
+    full = write_raster(tmp_path / "full.tif", scene_rgb)
+    half = write_raster(tmp_path / "half.tif", (scene_rgb * 0.5).astype(np.float32))
+    with reconstruct(full, tmp_path / "full_cube.tif", weights, "--scale", "1") as a:
+        cube_full = a.read()
+    with reconstruct(half, tmp_path / "half_cube.tif", weights, "--scale", "1") as b:
+        cube_half = b.read()
+    difference = np.abs(2 * cube_half - cube_full).sum() / np.abs(cube_full).sum()
+    assert difference <= 0.03, difference
+
+
+def test_camera_option_rerenders_the_input_and_is_recorded(tmp_path, weights, scene_rgb):
+    src = write_raster(tmp_path / "in.tif", scene_rgb)
+    out = tmp_path / "cube.zarr"
+    result = run("reconstruct", src, out, "--weights", weights, *FAST, "--scale", "1",
+                 "--camera", "cie1964")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = xr.open_zarr(out)
+    cube = data["reflectance"].values
+    unclipped = (scene_rgb < SATURATION_LEVEL).all(axis=0)
+    error = rerender_error(cube, scene_rgb, cie1964().normalised)[unclipped]
+    assert error.max() <= 1 / 255 and cube.min() >= 0
+    assert data.attrs["camera"].startswith("cie1964 (known)")
+    assert float(data.attrs["rerender_error_max"]) <= 1 / 255
+    assert "flat reflectance-1 spectrum gives RGB (1, 1, 1)" in data.attrs["radiometric_convention"]
+    assert data.attrs["input_encoding"].startswith("linear")
+
+
+def test_without_camera_the_output_says_unknown(tmp_path, weights, scene_rgb):
+    src = write_raster(tmp_path / "in.tif", scene_rgb)
+    with reconstruct(src, tmp_path / "cube.tif", weights, "--scale", "1") as ds:
+        tags = ds.tags()
+    assert tags["CAMERA"].startswith("unknown")
+    assert "RERENDER_ERROR_MAX" not in tags
+
+
+def test_srgb_encoding_is_removed_before_the_model(tmp_path, weights, scene_rgb):
+    linear = write_raster(tmp_path / "linear.tif", scene_rgb)
+    encoded = np.round(linear_to_srgb(scene_rgb) * 255).astype(np.uint8)
+    srgb = write_raster(tmp_path / "srgb.tif", encoded)
+    with reconstruct(linear, tmp_path / "a.tif", weights, "--scale", "1") as a:
+        expected = a.read()
+    with reconstruct(srgb, tmp_path / "b.tif", weights, "--input-encoding", "srgb") as b:
+        decoded = b.read()
+        assert b.tags()["INPUT_ENCODING"].startswith("srgb")
+    # 8-bit sRGB quantisation only: within 2 % overall
+    assert np.abs(decoded - expected).sum() / np.abs(expected).sum() < 0.02
+
+
+def test_camera_with_a_model_that_cannot_use_it_is_one_line_error(tmp_path, scene_rgb):
+    plain = str(save_model(create_model("rpr2"), tmp_path / "rpr2.safetensors"))
+    src = write_raster(tmp_path / "in.tif", scene_rgb)
+    result = run("reconstruct", src, tmp_path / "c.tif", "--weights", plain, *FAST,
+                 "--scale", "1", "--camera", "cie1964")  # fmt: skip
+    assert result.exit_code == 2
+    assert "not camera-aware" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_camera_name_is_one_line_error(tmp_path, weights, scene_rgb):
+    src = write_raster(tmp_path / "in.tif", scene_rgb)
+    result = run("reconstruct", src, tmp_path / "c.tif", "--weights", weights, *FAST,
+                 "--scale", "1", "--camera", "No Such Camera")  # fmt: skip
+    assert result.exit_code == 2 and "unknown camera" in result.stderr
+
+
+def test_accessor_takes_camera_and_encoding(weights, scene_rgb):
+    data = xr.DataArray(scene_rgb, dims=("band", "y", "x"))
+    cube = data.hsr.reconstruct(
+        model=weights, scale=1.0, camera="cie1964", tile=64, overlap=16, device="cpu"
+    )
+    values = cube.values
+    unclipped = (scene_rgb < SATURATION_LEVEL).all(axis=0)
+    assert rerender_error(values, scene_rgb, cie1964().normalised)[unclipped].max() <= 1 / 255
+    assert cube.attrs["camera"].startswith("cie1964 (known)")

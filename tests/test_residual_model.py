@@ -1,0 +1,121 @@
+"""The exposure-equivariant, camera-aware residual model (issue: radiometry)."""
+
+import numpy as np
+import pytest
+import torch
+from residual_fixtures import tiny_residual_model
+from training_fixtures import smooth_cube
+
+from geohsr.models import create_model
+from geohsr.models.residual import ResidualSpectralModel
+from geohsr.models.weights import load_weights, save_weights
+from geohsr.spectral.cameras import cie1964
+from geohsr.spectral.metamer import rerender_error
+from geohsr.spectral.render import quantize, render_fixed_gain
+
+
+def run(model, rgb: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(rgb)[None])[0].numpy()
+
+
+@pytest.mark.parametrize("camera_known", [False, True])
+def test_exposure_equivariance_on_random_inputs(camera_known):
+    model = tiny_residual_model()
+    if camera_known:
+        model.set_camera(cie1964().normalised)
+    rgb = np.random.default_rng(0).uniform(0.0, 0.95, (3, 48, 40)).astype(np.float32)
+    full = run(model, rgb)
+    assert np.abs(full).max() > 0
+    for k in (0.05, 0.25, 0.5):
+        scaled = run(model, rgb * np.float32(k)) / k
+        relative = np.abs(scaled - full).sum() / np.abs(full).sum()
+        assert relative <= 0.01, (k, relative)
+
+
+def test_untrained_residual_is_exactly_the_classical_base():
+    model = tiny_residual_model(residual_scale=0.0)
+    rgb = render_fixed_gain(smooth_cube(32, 32), cie1964().normalised, 0.7)
+    base_only = run(model, rgb)
+    with torch.no_grad():
+        model.residual_scale.fill_(0.3)
+    assert not np.allclose(run(model, rgb), base_only)
+    # the base is root-polynomial regression: linear in its 13 terms
+    exps = model.exponents.numpy().astype(np.float64)
+    terms = np.prod(rgb.reshape(3, -1).T[:, None, :].astype(np.float64) ** exps, axis=-1)
+    expected = (terms @ model.base_weight.numpy().astype(np.float64)).T.reshape(base_only.shape)
+    np.testing.assert_allclose(base_only, np.clip(expected, 0, None), atol=1e-5)
+
+
+def test_known_camera_rerenders_within_one_level_and_is_never_negative():
+    model = tiny_residual_model()
+    css = cie1964().normalised
+    model.set_camera(css)
+    cube = smooth_cube(40, 40, seed=1)
+    for exposure in (1.0, 0.3, 0.06):
+        rgb = quantize(render_fixed_gain(cube, css, exposure))
+        out = run(model, rgb)
+        assert out.min() >= 0.0
+        assert rerender_error(out, rgb, css).max() <= 1 / 255
+
+
+def test_unknown_camera_is_not_projected_and_never_negative():
+    model = tiny_residual_model(residual_scale=3.0)
+    rgb = np.random.default_rng(1).uniform(0.0, 1.0, (3, 32, 32)).astype(np.float32)
+    out = run(model, rgb)
+    assert out.min() >= 0.0
+    model.set_camera(cie1964().normalised)
+    model.set_camera(None)
+    np.testing.assert_array_equal(run(model, rgb), out)
+
+
+def test_camera_base_fits_the_reference_spectra_better_than_the_generic_base():
+    model = tiny_residual_model(residual_scale=0.0)
+    cube = smooth_cube(32, 32, seed=5)
+    rgb = render_fixed_gain(cube, cie1964().normalised, 1.0)
+    generic = np.abs(run(model, rgb) - cube).mean()
+    model.set_camera(cie1964().normalised)
+    known = np.abs(run(model, rgb) - cube).mean()
+    assert known < generic
+
+
+def test_training_forward_takes_per_sample_cameras():
+    model = tiny_residual_model().train()
+    rgb = torch.rand(3, 3, 32, 32)
+    css = torch.as_tensor(np.stack([cie1964().normalised] * 3))
+    known = torch.tensor([True, False, True])
+    out = model(rgb, css=css, known=known)
+    assert out.shape == (3, 31, 32, 32)
+    (out - 1).abs().mean().backward()
+    assert model.residual_scale.grad is not None and model.residual_scale.grad != 0
+    # the unknown sample uses the generic base and no projection: same as the plain forward
+    model.eval()
+    with torch.no_grad():
+        plain = model(rgb[1:2])
+        per_sample = model(rgb, css=css, known=known)[1:2]
+    torch.testing.assert_close(per_sample, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_weights_round_trip_keeps_base_and_reference_spectra(tmp_path):
+    model = tiny_residual_model()
+    path = save_weights(model, tmp_path / "r.safetensors", {"training_data": "test"})
+    loaded, _ = load_weights(path)
+    assert isinstance(loaded, ResidualSpectralModel)
+    rgb = np.random.default_rng(2).uniform(0, 1, (3, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(run(loaded, rgb), run(model, rgb), rtol=1e-5, atol=1e-6)
+
+
+def test_paper_models_are_unchanged_by_the_residual_variant():
+    """mxr_unet18 keeps its ImageNet input normalisation and its seeded outputs: these sums
+    were computed with the code before the residual model existed (commit 37c2f20)."""
+    torch.manual_seed(0)
+    model = create_model("mxr_unet18", width=0.125).eval()
+    torch.manual_seed(1)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        y = model(x)
+    assert y.double().sum().item() == pytest.approx(PAPER_MODEL_OUTPUT_SUM, rel=1e-5)
+    assert not isinstance(model, ResidualSpectralModel)
+
+
+PAPER_MODEL_OUTPUT_SUM = 52271.116899526794

@@ -1,0 +1,84 @@
+"""Colour science in geohsr.spectral: normalisation, rendering, metamer sets, encodings."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from training_fixtures import smooth_cube
+
+from geohsr.exceptions import InputError
+from geohsr.spectral.cameras import cie1964, normalise_css, resolve_cameras
+from geohsr.spectral.encoding import decode_input, linear_to_srgb, srgb_to_linear
+from geohsr.spectral.metamer import (
+    fundamental_metamer_matrix,
+    project_to_metamer_set,
+    rerender_error,
+)
+from geohsr.spectral.render import quantize, render_fixed_gain
+
+
+def test_normalised_response_renders_white_to_one():
+    css = cie1964().normalised
+    white = np.ones((31, 2, 2), np.float32)
+    np.testing.assert_allclose(render_fixed_gain(white, css, 1.0), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(render_fixed_gain(white, css, 0.25), 0.25, rtol=1e-5)
+    with pytest.raises(InputError, match="no sensitivity"):
+        normalise_css(np.zeros((3, 31)))
+
+
+def test_fundamental_metamer_matrix_is_a_right_inverse():
+    css = cie1964().normalised
+    a = fundamental_metamer_matrix(css)
+    np.testing.assert_allclose(css @ a, np.eye(3), atol=1e-9)
+
+
+def test_projection_rerenders_real_like_spectra_and_keeps_the_metameric_black():
+    css = cie1964().normalised
+    cube = smooth_cube(24, 24)
+    rgb = render_fixed_gain(cube, css, 0.8)
+    guess = np.clip(cube * 0.8 + 0.05 * np.sin(np.arange(31))[:, None, None], 0, None)
+    projected = project_to_metamer_set(guess, rgb, css)
+    assert projected.min() >= 0
+    assert rerender_error(projected, rgb, css).max() < 1e-4
+    # the true spectra are in the set: projecting them changes nothing
+    np.testing.assert_allclose(project_to_metamer_set(cube * 0.8, rgb, css), cube * 0.8, atol=1e-5)
+
+
+def test_clipped_pixels_are_left_as_predicted():
+    css = cie1964().normalised
+    rgb = np.ones((3, 2, 2), np.float32)
+    guess = np.full((31, 2, 2), 2.0, np.float32)
+    np.testing.assert_array_equal(project_to_metamer_set(guess, rgb, css), guess)
+
+
+def test_srgb_round_trip_and_known_values():
+    x = np.linspace(0, 1, 101, dtype=np.float32)
+    np.testing.assert_allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-5)
+    assert srgb_to_linear(np.float32(0.5)) == pytest.approx(0.21404, abs=1e-4)
+    np.testing.assert_array_equal(decode_input(x, "linear"), x)
+    assert np.isnan(decode_input(np.array([np.nan], np.float32), "srgb")[0])
+    with pytest.raises(InputError, match="encoding"):
+        decode_input(x, "gamma")
+
+
+def test_quantize_to_8_bits():
+    np.testing.assert_allclose(quantize(np.array([0.0, 0.5, 1.2])), [0, 128 / 255, 1])
+
+
+def test_training_cameras_in_weights_resolve_without_the_database(monkeypatch, tmp_path):
+    monkeypatch.setenv("GEOHSR_CAMERA_SENSITIVITIES", str(tmp_path / "missing.npz"))
+    known = [cie1964().__class__("My Drone", cie1964().css)]
+    assert resolve_cameras(["my drone"], known=known)[0].name == "My Drone"
+    with pytest.raises(InputError, match="not available"):
+        resolve_cameras(["Canon 5DMarkII"])
+
+
+def test_inference_preview_and_accessor_never_import_training():
+    code = (
+        "import sys, geohsr.inference.scene, geohsr.inference.predictor, geohsr.preview, "
+        "geohsr.accessor, geohsr.batch.worker, geohsr.models.residual\n"
+        "bad = sorted(m for m in sys.modules if m.startswith('geohsr.training'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
