@@ -1,4 +1,4 @@
-"""Accuracy benchmark: conditions, the run on a tiny scene, the tables, the model card."""
+"""Accuracy benchmark at a fixed gain: conditions, metrics, references, tables, model card."""
 
 from __future__ import annotations
 
@@ -6,162 +6,192 @@ import json
 
 import numpy as np
 import pytest
-from baseline_fixtures import bump_cube, scene_of
+import rasterio
+from residual_fixtures import tiny_residual_model
+from training_fixtures import smooth_cube
 
 from geohsr.exceptions import WeightsError
+from geohsr.models import create_model
 from geohsr.models.weights import file_sha256, save_weights
-from geohsr.spectral.cameras import cie1964
+from geohsr.spectral.cameras import CameraResponse, cie1964
 from geohsr.training.accuracy import (
     Condition,
+    TestImage,
+    airborne_test_images,
+    fit_reference,
     format_improvement_table,
     format_metrics_table,
+    image_metrics,
     mrae_reductions,
     run_accuracy,
     standard_conditions,
 )
-from geohsr.training.baseline_fit import PixelSampling, fit_baseline, sample_training_pixels
 from geohsr.training.camera import CameraSampler
 from geohsr.training.degradations import RealWorldDegradation
 from geohsr.training.model_card import render_model_card
 
 
-def mean(mrae: float) -> dict[str, float]:
-    return {"mrae": mrae, "rmse": 0.0123456, "psnr": 31.234, "sam": 4.5678, "mrae_guarded": 0.02}
+def mean(mrae: float, sam: float = 4.5678) -> dict[str, float]:
+    return {"mrae": mrae, "rmse": 0.0123456, "psnr": 31.234, "sam": sam, "rerender": 0.001}
 
 
 def fake_report() -> dict:
-    """Three baselines and one network under two conditions (MRAE chosen by hand)."""
-    mrae = {  # label -> (clean, realworld)
-        "linear_cave": (0.50, 0.60),
-        "rpr2_cave": (0.40, 0.30),
-        "rpr3_cave": (0.20, 0.35),
+    """Two references and one network under two conditions (numbers chosen by hand)."""
+    values = {  # label -> (clean, realworld) MRAE
+        "rpr2": (0.40, 0.30),
+        "rpr3": (0.20, 0.35),
         "net_cave": (0.10, 0.27),
     }
+    conditions = [c for c in standard_conditions((), airborne=False) if c.key != "dark"]
     return {
-        "scenes": ["a_ms", "b_ms"],
+        "test_sets": {"cave": ["a_ms", "b_ms"]},
         "seed": 3,
-        "eps": 1e-3,
-        "conditions": [c.to_metadata() for c in standard_conditions(held_out_cameras=())],
+        "train_cameras": ["cie1964"],
+        "conditions": [c.to_metadata() for c in conditions],
         "results": {
-            label: {"clean": {"mean": mean(c)}, "realworld": {"mean": mean(r)}}
-            for label, (c, r) in mrae.items()
+            label: {"clean": {"mean": mean(c)}, "realworld": {"mean": mean(r, 4.0)}}
+            for label, (c, r) in values.items()
         },
     }
 
 
-MODEL_NAMES = {"linear_cave": "linear", "rpr2_cave": "rpr2", "rpr3_cave": "rpr3", "net_cave": "n"}
-
-
-def test_standard_conditions_cover_clean_each_camera_and_realworld():
+def test_standard_conditions_know_the_camera_only_where_a_user_would():
     conditions = standard_conditions(["Nikon D5100", "SONY NEX-5N"], jpeg_quality=80)
     keys = [c.key for c in conditions]
-    assert keys == ["clean", "camera_nikon_d5100", "camera_sony_nex_5n", "realworld"]
-    assert conditions[-1].degradation.jpeg_quality == (80, 80)
-    assert [c.degradation for c in conditions[:-1]] == [None] * 3
-
-
-def test_metrics_table_has_a_row_per_model_and_condition_and_states_the_guard():
-    table = format_metrics_table(fake_report())
-    lines = table.splitlines()
-    assert lines[0] == "| Condition | Model | MRAE | RMSE | PSNR (dB) | SAM (deg) |"
-    rows = [line for line in lines[2:] if line.startswith("|")]
-    assert len(rows) == 8
-    assert rows[0] == "| clean CIE 1964 | linear_cave | 0.5000 | 0.0123 | 31.23 | 4.57 |"
-    assert rows[-1].startswith("| real-world CIE 1964 (JPEG q80) | net_cave | 0.2700 |")
-    assert "guard eps = 0.001" in table and "2.00 % of the target values" in table
-    assert "JPEG quality 80-80; seed 3" in table
-    assert "2 whole validation images (a_ms, b_ms)" in table
-
-
-def test_reductions_compare_with_the_best_rpr_per_condition():
-    rows = mrae_reductions(fake_report(), MODEL_NAMES)
-    assert [(r["model"], r["reference"]) for r in rows] == [
-        ("net_cave", "rpr3_cave"),
-        ("net_cave", "rpr2_cave"),
+    assert keys == [
+        "clean",
+        "dark",
+        "realworld",
+        "camera_nikon_d5100",
+        "camera_sony_nex_5n",
+        "airborne",
+        "airborne_camera_nikon_d5100",
     ]
-    assert rows[0]["reduction"] == pytest.approx(0.5)  # 0.10 vs 0.20
-    assert rows[1]["reduction"] == pytest.approx(0.1)  # 0.27 vs 0.30
-    table = format_improvement_table(rows, target=0.25).splitlines()
-    assert table[2].endswith("| rpr3_cave | 0.2000 | 50.0% | yes |")
-    assert table[3].endswith("| rpr2_cave | 0.3000 | 10.0% | no |")
+    known = {c.key: c.camera_known for c in conditions}
+    assert known["clean"] and known["realworld"] and known["airborne"]
+    assert not known["camera_nikon_d5100"] and not known["airborne_camera_nikon_d5100"]
+    assert conditions[1].exposure == 0.25
+    assert conditions[2].degradation.jpeg_quality == (80, 80)
 
 
-def test_no_reductions_without_a_reference_model():
-    report = fake_report()
-    assert mrae_reductions(report, {"net_cave": "n", "linear_cave": "linear"}) == []
+def test_image_metrics_leave_out_dark_targets_and_unscored_bands():
+    target = np.full((31, 2, 2), 0.5)
+    target[:, 0, 0] = 0.001  # a dark pixel
+    pred = target * 1.1
+    pred[:, 0, 0] = 0.5  # huge relative error on the dark pixel: not counted
+    bands = np.ones(31, bool)
+    bands[:3] = False
+    pred[:3] = 9.0  # wrong but unscored bands
+    metrics = image_metrics(pred, target, bands)
+    assert metrics["mrae"] == pytest.approx(0.1)
+    assert metrics["sam"] == pytest.approx(0.0, abs=1e-5)
+    half = image_metrics(pred * 0.5, target * 0.5, bands, exposure=0.5)
+    assert half["mrae"] == pytest.approx(0.1) and half["rmse"] == pytest.approx(metrics["rmse"])
 
 
-@pytest.fixture(scope="module")
-def fitted_rpr2():
-    camera = CameraSampler([cie1964()])
-    rgb, spectra = sample_training_pixels(
-        [scene_of(bump_cube(24, 24))], camera, PixelSampling(1, 400)
-    )
-    return fit_baseline("rpr2", rgb, spectra)
+def test_airborne_cubes_are_resampled_and_scored_where_the_sensor_measures(tmp_path):
+    wavelengths = np.arange(424.0, 1000.0, 6.0)
+    values = np.tile(np.linspace(0.1, 0.5, len(wavelengths))[:, None, None], (1, 4, 5))
+    values[0, 0, 0] = -0.01  # slightly negative, as in the CASI data
+    path = tmp_path / "air.tif"
+    profile = dict(driver="GTiff", width=5, height=4, count=len(wavelengths), dtype="float32")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values.astype(np.float32))
+        for band, wl in enumerate(wavelengths, start=1):
+            dst.update_tags(band, wavelength=str(wl), wavelength_units="nm")
+    (image,) = airborne_test_images(tmp_path)
+    assert image.cube.shape == (31, 4, 5) and image.cube.min() >= 0
+    assert image.bands.tolist() == [False] * 3 + [True] * 28  # 430-700 nm
+    np.testing.assert_allclose(image.cube[:3, 1, 1], image.cube[0, 1, 1], rtol=1e-3)  # edge held
 
 
-def test_run_accuracy_scores_every_model_on_identical_degraded_images(fitted_rpr2):
-    scenes = [scene_of(bump_cube(24, 24, seed=5), "s1"), scene_of(bump_cube(24, 32, seed=6), "s2")]
+def test_camera_references_are_fitted_for_the_camera():
+    spectra = smooth_cube(24, 24).reshape(31, -1).T
+    other = CameraResponse("other", np.roll(cie1964().css, 3, axis=1) + 0.05)
+    generic = fit_reference(2, spectra, [cie1964().normalised, other.normalised])
+    own = fit_reference(2, spectra, [cie1964().normalised])
+    assert not np.allclose(generic.head.weight.detach(), own.head.weight.detach())
+
+
+def test_run_accuracy_scores_networks_and_references_on_identical_images():
+    images = {
+        "cave": [
+            TestImage("s1", smooth_cube(24, 24, seed=5), np.ones(31, bool)),
+            TestImage("s2", smooth_cube(24, 32, seed=6), np.ones(31, bool)),
+        ]
+    }
     noisy = RealWorldDegradation(shot_max=0.05, read_max=0.05, jpeg_quality=(50, 50))
-    conditions = [Condition("clean", "clean", "cie1964"), Condition("rw", "rw", "cie1964", noisy)]
+    conditions = [
+        Condition("clean", "clean", "cie1964", True),
+        Condition("rw", "rw", "cie1964", True, degradation=noisy),
+        Condition("air", "air", "cie1964", True, domain="airborne"),  # no such test set: skipped
+    ]
     seen = []
+    model = tiny_residual_model(residual_scale=0.05)  # a mild residual, as after training
     report = run_accuracy(
-        {"a": fitted_rpr2, "b": fitted_rpr2},
-        scenes,
+        {"a": model, "b": model},
+        images,
         conditions,
+        train_spectra=smooth_cube(20, 20).reshape(31, -1).T,
+        train_cameras=[cie1964()],
         seed=1,
         on_result=lambda label, cond, r: seen.append((label, cond.key)),
     )
-    assert seen == [("a", "clean"), ("b", "clean"), ("a", "rw"), ("b", "rw")]
-    assert report["scenes"] == ["s1", "s2"]
+    assert seen[:4] == [("a", "clean"), ("b", "clean"), ("rpr2", "clean"), ("rpr3", "clean")]
+    assert [c["key"] for c in report["conditions"]] == ["clean", "rw"]
     a, b = report["results"]["a"], report["results"]["b"]
     assert a["rw"]["mean"] == b["rw"]["mean"]  # same seeded degradation for every model
-    assert a["rw"]["mean"]["mrae"] > a["clean"]["mean"]["mrae"]
-    assert [img["name"] for img in a["clean"]["images"]] == ["s1@cie1964", "s2@cie1964"]
+    assert a["clean"]["mean"]["rerender"] <= 1 / 255  # camera known: projected
+    assert [img["name"] for img in a["clean"]["images"]] == ["s1", "s2"]
+    assert model.camera_known.item() is False  # the camera is reset after scoring
     json.dumps(report)  # JSON-ready
 
 
-def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path, fitted_rpr2):
+def test_reductions_compare_with_the_best_rpr_per_condition():
+    rows = mrae_reductions(fake_report(), ["net_cave"])
+    assert [r["reference"] for r in rows] == ["rpr3", "rpr2"]
+    assert rows[0]["reduction"] == pytest.approx(0.5)  # 0.10 vs 0.20
+    assert rows[1]["reduction"] == pytest.approx(0.1)  # 0.27 vs 0.30
+    table = format_improvement_table(rows, target=0.25).splitlines()
+    assert table[2].endswith("| rpr3 | 0.2000 | 4.57 | 50.0% | no |")  # SAM not lower
+    assert table[3].endswith("| rpr2 | 0.3000 | 4.00 | 10.0% | no |")
+
+
+def test_metrics_table_has_a_row_per_model_and_condition_and_states_the_protocol():
+    table = format_metrics_table(fake_report())
+    rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
+    assert len(rows) == 6
+    assert rows[0] == (
+        "| CAVE clean CIE 1964 (camera known) | rpr2 | 0.4000 | 0.0123 | 31.23 | 4.57 | 0.0010 |"
+    )
+    assert "Fixed gain" in table and "cave: a_ms, b_ms" in table
+
+
+def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path):
+    model = create_model("rpr2")
     meta = {
         "training_data": ["cave:/somewhere/cave"],
         "train_scenes": ["t1_ms", "t2_ms"],
         "val_scenes": ["a_ms", "b_ms"],
-        "recipe": {
-            "ridge": 1e-6,
-            "exclude_cameras": ["Nikon D5100"],
-            "degrade_prob": 0.3,
-            "init": None,
-        },
+        "recipe": {"exclude_cameras": ["Nikon D5100"], "degrade_prob": 0.3, "init": None},
         "camera": CameraSampler([cie1964()]).to_metadata(),
         "degradation": RealWorldDegradation().to_metadata(),
-        "metrics": {"validation": mean(0.31)},
+        "metrics": {"validation": {"mrae": 0.31, "rmse": 0.01, "psnr": 30.0, "sam": 4.0}},
     }
-    path = save_weights(fitted_rpr2, tmp_path / "rpr2_cave.safetensors", meta)
+    path = save_weights(model, tmp_path / "net_cave.safetensors", meta)
     report = fake_report()
-    report["models"] = {
-        label: {"model": name, "sha256": "0" * 64} for label, name in MODEL_NAMES.items()
-    }
+    report["models"] = {label: {"sha256": "0" * 64} for label in report["results"]}
     with pytest.raises(WeightsError, match="no results for these weights"):
         render_model_card(path, report)
-    report["models"]["rpr2_cave"]["sha256"] = file_sha256(path)
+    report["models"]["net_cave"]["sha256"] = file_sha256(path)
+    report["reductions"] = mrae_reductions(report, ["net_cave"])
     card = render_model_card(path, report)
-    assert card.startswith("# rpr2_cave\n")
-    assert "CAVE Multispectral Image Database" in card
+    assert card.startswith("# net_cave\n")
     assert "Training scenes (2): t1_ms, t2_ms." in card
     assert "Cameras held out of training (test only): Nikon D5100." in card
-    assert "| clean CIE 1964 | rpr2_cave | 0.4000 | 0.0123 | 31.23 | 4.57 |" in card
-    assert "| real-world CIE 1964 (JPEG q80) | rpr2_cave | 0.3000 |" in card
-    assert "MRAE 0.3100" in card and file_sha256(path) in card
+    assert "| CAVE clean CIE 1964 (camera known) | net_cave | 0.1000 |" in card
+    assert "| CAVE clean CIE 1964 (camera known) | rpr3 | 0.2000 |" in card
+    assert "- CAVE clean CIE 1964 (camera known): 50.0%" in card
+    assert "**not met**" in card
+    assert file_sha256(path) in card
     assert "None" not in card and "/somewhere" not in card
-
-
-def test_network_card_lists_its_reduction_over_rpr(tmp_path, fitted_rpr2):
-    path = save_weights(fitted_rpr2, tmp_path / "net_cave.safetensors", {})
-    report = fake_report()
-    report["models"] = {label: {"sha256": "0" * 64} for label in MODEL_NAMES}
-    report["models"]["net_cave"]["sha256"] = file_sha256(path)
-    report["reductions"] = mrae_reductions(report, MODEL_NAMES)
-    card = render_model_card(path, report)
-    assert "| clean CIE 1964 | rpr3_cave | 0.2000 |" in card  # the reference row
-    assert "- clean CIE 1964: 50.0%" in card and "- real-world CIE 1964 (JPEG q80): 10.0%" in card
-    assert np.isfinite(report["reductions"][0]["reduction"])

@@ -61,7 +61,7 @@ class ResidualSpectralModel(nn.Module):
         *,
         base_degree: int = 3,
         n_reference: int = 8192,
-        projection_iterations: int = 4,
+        projection_iterations: int = 10,
     ) -> None:
         super().__init__()
         exponents = root_polynomial_exponents(base_degree)

@@ -29,7 +29,7 @@ def project_to_metamer_set(
     rgb: np.ndarray,
     css_normalised: np.ndarray,
     *,
-    iterations: int = 4,
+    iterations: int = 10,
     saturation: float = SATURATION_LEVEL,
 ) -> np.ndarray:
     """Project spectra ``(31, H, W)`` onto the metamer set of ``rgb`` ``(3, H, W)``, >= 0.

@@ -72,12 +72,13 @@ def raster_value_scale(src: rasterio.DatasetReader) -> tuple[float, float]:
     )
 
 
-def resampling_matrix(wavelengths_nm: np.ndarray) -> np.ndarray:
+def resampling_matrix(wavelengths_nm: np.ndarray, *, hold_edges: bool = False) -> np.ndarray:
     """``(31, B)`` weights mapping B sensor bands to 400..700 nm / 10 nm.
 
     Each output band is the mean of the linearly interpolated spectrum over its 10 nm window
     (1 nm steps): a box average for fine sensors, linear interpolation for coarse ones.
-    Raises :class:`InputError` if the sensor does not cover 400-700 nm.
+    Raises :class:`InputError` if the sensor does not cover 400-700 nm, unless ``hold_edges``
+    (outside its range the first / last sensor value is held; see :func:`covered_bands`).
     """
     order = np.argsort(wavelengths_nm)
     wl = np.asarray(wavelengths_nm, dtype=np.float64)[order]
@@ -85,7 +86,7 @@ def resampling_matrix(wavelengths_nm: np.ndarray) -> np.ndarray:
         WAVELENGTHS_NM[0] - COVERAGE_TOLERANCE_NM,
         WAVELENGTHS_NM[-1] + COVERAGE_TOLERANCE_NM,
     )
-    if (
+    if not hold_edges and (
         wl[0] > WAVELENGTHS_NM[0] + COVERAGE_TOLERANCE_NM
         or wl[-1] < WAVELENGTHS_NM[-1] - COVERAGE_TOLERANCE_NM
     ):
@@ -102,6 +103,14 @@ def resampling_matrix(wavelengths_nm: np.ndarray) -> np.ndarray:
     unsorted = np.empty_like(matrix)
     unsorted[:, order] = matrix
     return unsorted.astype(np.float32)
+
+
+def covered_bands(wavelengths_nm: np.ndarray) -> np.ndarray:
+    """``(31,)`` bool: the output bands whose whole 10 nm window the sensor measures."""
+    wl = np.sort(np.asarray(wavelengths_nm, dtype=np.float64))
+    return (WAVELENGTHS_NM - 5 >= wl[0] - COVERAGE_TOLERANCE_NM) & (
+        WAVELENGTHS_NM + 5 <= wl[-1] + COVERAGE_TOLERANCE_NM
+    )
 
 
 def resample_cube(cube: np.ndarray, wavelengths_nm: np.ndarray) -> np.ndarray:
