@@ -247,3 +247,36 @@ def test_build_camera_excludes_held_out_cameras_from_list_and_mixtures():
     names = [c.name for c in sampler.cameras]
     assert len(names) == 28 and "Nikon D50" not in names and names[0] == "cie1964"
     assert [c.name for c in sampler.mixture_pool] == names
+
+
+def test_weights_metadata_holds_no_machine_paths():
+    from geohsr.training.trainer import portable_data_spec
+
+    assert portable_data_spec("cave:/home/me/data/cave") == "cave:cave"
+    assert portable_data_spec("tiles:/a/b/rgb.tif,/a/b/hs.tif") == "tiles:rgb.tif,hs.tif"
+
+
+def test_residual_model_trains_resumes_and_exports_a_portable_camera_aware_file(
+    tmp_path, cubes_dir
+):
+    common = dict(
+        model="mxr_unet18_rpr",
+        loss="mrae",
+        mrae_floor=0.01,
+        steps=6,
+        val_every=3,
+        quantize_prob=0.5,
+        known_camera_prob=0.5,
+        val_scenes=["scene2"],
+    )
+    straight = train(_config(tmp_path / "a", [f"cubes:{cubes_dir}"], **common))
+    first = train(_config(tmp_path / "b", [f"cubes:{cubes_dir}"], stop_after=3, **common))
+    second = train(_config(tmp_path / "b", [f"cubes:{cubes_dir}"], resume=True, **common))
+    assert first.losses + second.losses == straight.losses
+    meta = read_metadata(straight.weights)
+    assert str(tmp_path) not in json.dumps(meta) and meta["training_data"] == ["cubes:cubes0"]
+    model, _ = load_weights(straight.weights)
+    assert model.reference_spectra.abs().sum() > 0 and model.generic_base_weight.abs().sum() > 0
+    # the validation ran both without and with the camera
+    names = [image["name"] for image in meta["metrics"]["validation_images"]]
+    assert any(n.endswith("+known") for n in names) and not all(n.endswith("+known") for n in names)

@@ -34,8 +34,30 @@ def info(weights: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(meta, indent=2))
         return
+    for key, value in summarize_metadata(meta):
+        click.echo(f"{key}: {value}")
+
+
+def summarize_metadata(meta: dict) -> list[tuple[str, str]]:
+    """Readable ``(key, line)`` pairs: camera tables appear by name only (``--json`` has all)."""
+    camera = meta.get("camera") or {}
+    rows = []
     for key, value in meta.items():
-        click.echo(f"{key}: {format_metadata_value(value)}")
+        if key == "camera":
+            names = [c["name"] for c in camera.get("cameras", [])]
+            rows.append(("cameras", f"{len(names)}: {', '.join(names)}" if names else "none"))
+            if sampling := camera.get("sampling"):
+                rows.append(("camera_sampling", format_metadata_value(sampling)))
+        elif key in ("train_scenes", "val_scenes") and isinstance(value, list):
+            rows.append((key, f"{len(value)}: {', '.join(map(str, value))}"))
+        elif key == "metrics" and isinstance(value, dict):
+            validation = value.get("validation") or {}
+            rows.append(
+                ("validation", ", ".join(f"{k} {v:.4g}" for k, v in validation.items()) or "none")
+            )
+        else:
+            rows.append((key, format_metadata_value(value)))
+    return rows
 
 
 def format_metadata_value(value: object) -> str:

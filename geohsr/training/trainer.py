@@ -60,6 +60,8 @@ from geohsr.training.evaluate import evaluate_model
 from geohsr.training.losses import build_loss
 from geohsr.training.run_log import MetricsLog, plot_loss_curve
 
+#: config fields holding file paths: only their file names go into weights metadata
+PATH_FIELDS = ("init", "vgg_weights")
 #: validation metric that picks the best checkpoint (MRAE over target values >= 0.01)
 SELECT_METRIC = "mrae_bright"
 
@@ -136,6 +138,15 @@ def sample_reference_spectra(
             pixels = pixels[data.valid.reshape(-1)]
         spectra.append(pixels[rng.integers(0, len(pixels), size=n)])
     return np.concatenate(spectra).astype(np.float32)
+
+
+def portable_data_spec(spec: str) -> str:
+    """``KIND:PATH`` with the path reduced to its last component, so weights metadata holds
+    no machine paths (``cave:/home/me/data/cave`` -> ``cave:cave``)."""
+    kind, sep, path = spec.partition(":")
+    if not sep:
+        return Path(spec).name
+    return f"{kind}:{','.join(Path(p).name for p in path.split(','))}"
 
 
 def cpu_supports_bf16() -> bool:
@@ -334,9 +345,9 @@ class Trainer:
         init = None
         if c.init:
             path = resolve_weights(c.init)
-            init = {"weights": path.name, "sha256": file_sha256(path)}
+            init = {"weights": path.name, "sha256": file_sha256(path)}  # no directory
         recipe = {
-            k: v
+            k: (Path(v).name if k in PATH_FIELDS and v else v)
             for k, v in c.to_dict().items()
             if k
             not in {
@@ -351,7 +362,7 @@ class Trainer:
             }
         }
         return {
-            "training_data": list(c.data),
+            "training_data": [portable_data_spec(spec) for spec in c.data],
             "train_scenes": [s.name for s in self.train_scenes],
             "val_scenes": [s.name for s in self.val_scenes],
             "recipe": {
