@@ -4,8 +4,8 @@ Every pixel is a real reflectance spectrum from the earthlib spectral library (m
 soils, sand, dry vegetation, roofs and pavements; green vegetation canopies simulated
 with PROSAIL from measured leaf optics, as earthlib ships them), laid out procedurally as
 fields, a town and a dry riverbed, then rendered to RGB through the CIE 1964 colour
-matching functions (white balance + exposure gain, as in training) and quantised to
-uint8. The corner cut off at the bottom left is nodata (0), like the edge of a swath.
+matching functions at a fixed gain (a white reflector reads 255: reflectance-calibrated RGB,
+so the reconstructed cube is reflectance) and quantised to uint8. The corner cut off at the bottom left is nodata (0), like the edge of a swath.
 
     python examples/make_example_scene.py                  # writes examples/data/example_rgb.tif
     python examples/make_example_scene.py --refresh-spectra  # re-pick spectra (needs earthlib)
@@ -26,7 +26,7 @@ from rasterio.transform import from_origin
 
 from geohsr.spectral import WAVELENGTHS_NM
 from geohsr.spectral.cameras import cie1964
-from geohsr.spectral.render import exposure_gain, render_rgb
+from geohsr.spectral.render import render_fixed_gain
 
 DATA = Path(__file__).resolve().parent / "data"
 SPECTRA_CSV = DATA / "example_spectra.csv"
@@ -171,10 +171,9 @@ def build_scene(seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def render(cube: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """uint8 RGB ``(3, H, W)`` through the CIE 1964 camera; 0 where not ``valid``."""
-    css = cie1964().css
-    gain = exposure_gain(cube[:, valid][:, :, None], css, level=0.9)
-    rgb = np.round(render_rgb(cube, css, gain) * 255)
+    """uint8 RGB ``(3, H, W)`` through the CIE 1964 camera at exposure 1 (reflectance 1 ->
+    255); 0 where not ``valid``."""
+    rgb = np.round(render_fixed_gain(cube, cie1964().normalised, 1.0) * 255)
     rgb = np.clip(rgb, 1, 255).astype(np.uint8)  # 0 is reserved for nodata
     rgb[:, ~valid] = 0
     return rgb
@@ -204,7 +203,7 @@ def write_example(path: Path = RGB_TIF) -> Path:
         dst.write(rgb)
         dst.update_tags(
             description="geohsr example scene: earthlib spectra rendered "
-            "through the CIE 1964 10 degree observer",
+            "through the CIE 1964 10 degree observer at a fixed gain (reflectance 1 = 255)",
             seed=str(SEED),
         )
     return path
