@@ -1,12 +1,13 @@
-"""Fit the shipped regression baselines (linear, rpr2, rpr3) on the shipped model's training data.
+"""Fit the regression baselines (linear, rpr2, rpr3) on the shipped model's training data.
 
-Same training scenes, cameras, camera variation and degradations as the ``mxr_unet18_cave``
-run (built with the trainer's own ``build_camera`` / ``build_degradation`` / ``split_scenes``),
-pixels sampled per render (see :mod:`geohsr.training.baseline_fit`), closed-form fit. Each
-model is validated the way the trainer validates (the validation scenes, scene ``i`` rendered
-with listed camera ``i``) and saved with metadata as ``<out-dir>/<model><suffix>.safetensors``::
+Same training scenes, cameras, camera variation, fixed-gain exposures and degradations as the
+``mxr_unet18_rpr_cave`` run (built with the trainer's own ``build_camera`` /
+``build_degradation`` / ``split_scenes``), pixels sampled per render (see
+:mod:`geohsr.training.baseline_fit`), closed-form fit in seconds. Each model is validated the
+way the trainer validates and saved with metadata as ``<out-dir>/<model><suffix>.safetensors``,
+ready for ``geohsr reconstruct --weights baselines/rpr3_cave.safetensors``::
 
-    python benchmarks/fit_baselines.py                       # -> pretrained/{linear,rpr2,rpr3}_cave
+    python benchmarks/fit_baselines.py                       # -> baselines/{linear,rpr2,rpr3}_cave
     python benchmarks/fit_baselines.py --config /work/runs/cave18/config.json --out-dir /tmp/b
 
 ``--config`` takes the data, split and camera settings from a ``geohsr finetune`` config.json
@@ -20,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from geohsr.models.weights import pretrained_dir, save_weights
+from geohsr.models.weights import save_weights
 from geohsr.shared_data import shared_data_dir
 from geohsr.training.baseline_fit import (
     DEFAULT_RIDGE,
@@ -31,9 +32,9 @@ from geohsr.training.baseline_fit import (
 from geohsr.training.config import TrainConfig
 from geohsr.training.datasets import SceneCache, evaluation_pairs, load_data_specs, split_scenes
 from geohsr.training.evaluate import evaluate_model
-from geohsr.training.trainer import build_camera, build_degradation
+from geohsr.training.trainer import build_camera, build_degradation, portable_data_spec
 
-#: Data, split and camera settings of the shipped mxr_unet18_cave run.
+#: Data, split and camera settings of the shipped mxr_unet18_rpr_cave run.
 SHIPPED_RECIPE = {
     "data": [f"cave:{shared_data_dir() / 'cave'}"],
     "val_scenes": [
@@ -47,8 +48,10 @@ SHIPPED_RECIPE = {
     "exclude_cameras": ["Nikon D5100", "SONY NEX-5N", "Olympus E-PL2"],
     "camera_mix": 0.5,
     "spectral_shift_nm": 5.0,
-    "wb_jitter": 0.1,
-    "degrade_prob": 0.3,
+    "wb_jitter": 0.05,
+    "exposure": [0.05, 1.5],
+    "quantize_prob": 0.8,
+    "degrade_prob": 0.2,
     "jpeg_quality": [70, 95],
     "seed": 0,
 }
@@ -60,7 +63,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="geohsr finetune config.json to copy")
     parser.add_argument("--models", default="linear,rpr2,rpr3", help="comma-separated")
-    parser.add_argument("--out-dir", type=Path, default=pretrained_dir())
+    parser.add_argument("--out-dir", type=Path, default=Path("baselines"))
     parser.add_argument("--suffix", default="_cave", help="weights name = model + suffix")
     parser.add_argument("--renders-per-scene", type=int, default=PixelSampling.renders_per_scene)
     parser.add_argument("--pixels", type=int, default=PixelSampling.pixels_per_render)
@@ -108,7 +111,7 @@ def main() -> None:
         fit_seconds = time.perf_counter() - start
         report = evaluate_model(model, val_pairs)
         metadata = {
-            "training_data": list(config.data),
+            "training_data": [portable_data_spec(spec) for spec in config.data],
             "train_scenes": [s.name for s in train_scenes],
             "val_scenes": [s.name for s in val_scenes],
             "recipe": {

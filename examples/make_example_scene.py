@@ -5,7 +5,8 @@ soils, sand, dry vegetation, roofs and pavements; green vegetation canopies simu
 with PROSAIL from measured leaf optics, as earthlib ships them), laid out procedurally as
 fields, a town and a dry riverbed, then rendered to RGB through the CIE 1964 colour
 matching functions at a fixed gain (a white reflector reads 255: reflectance-calibrated RGB,
-so the reconstructed cube is reflectance) and quantised to uint8. The corner cut off at the bottom left is nodata (0), like the edge of a swath.
+so the reconstructed cube is reflectance) and quantised to uint8. The corner cut off at
+the bottom left is nodata (0), like the edge of a swath.
 
     python examples/make_example_scene.py                  # writes examples/data/example_rgb.tif
     python examples/make_example_scene.py --refresh-spectra  # re-pick spectra (needs earthlib)
