@@ -2,7 +2,8 @@
 
 Kinds: ``ntire2020`` / ``ntire2020-realworld`` (NTIRE 2020 clean / real-world layout),
 ``arad1k`` (NTIRE 2022), ``cubes`` or its alias ``cave`` (spectral cubes without RGB),
-``tiles`` (user RGB + hyperspectral pairs).
+``tiles`` (user RGB + hyperspectral pairs), ``synthetic-aerial`` (``synthetic-aerial:COUNT``
+seeded aerial scenes painted with measured spectra).
 
 Split rules, in order: ``tiles`` scenes are split spatially (the last ``val_fraction`` of the
 rows validates, the rest trains); scenes named in ``val_names`` validate (names are file stems,
@@ -25,6 +26,7 @@ from geohsr.training.datasets.ntire import (
 )
 from geohsr.training.datasets.scene import Scene
 from geohsr.training.datasets.spectral_cubes import spectral_cube_scenes
+from geohsr.training.datasets.synthetic_aerial import synthetic_aerial_scenes
 from geohsr.training.datasets.user_tiles import user_tile_scenes
 
 DATA_KINDS: dict[str, Callable[[str], list[Scene]]] = {
@@ -34,6 +36,7 @@ DATA_KINDS: dict[str, Callable[[str], list[Scene]]] = {
     "cubes": spectral_cube_scenes,
     "cave": lambda path: spectral_cube_scenes(path, kind="cave"),
     "tiles": user_tile_scenes,
+    "synthetic-aerial": synthetic_aerial_scenes,
 }
 SPATIAL_SPLIT_KINDS = ("tiles",)
 
