@@ -119,12 +119,14 @@ def evaluate_data(
     tile: int = 512,
     seed: int = 0,
     every_camera: bool = False,
+    camera_known: bool = False,
 ) -> dict[str, Any]:
     """:func:`evaluate_model` on every scene of ``data`` specs (``KIND:PATH``), optionally only
     ``scene_names``. Scenes without RGB are rendered with ``cameras`` (specs as in
     :func:`~geohsr.training.camera.resolve_cameras`, or responses) in turn (see
     :func:`~geohsr.training.datasets.evaluation_pairs`; all of them per scene with
-    ``every_camera``), degraded when ``degradation`` is given.
+    ``every_camera``), degraded when ``degradation`` is given; ``camera_known`` tells
+    camera-aware models the rendering camera.
     """
     scenes = load_data_specs(data)
     if scene_names:
@@ -140,7 +142,12 @@ def evaluate_data(
         responses += [spec] if isinstance(spec, CameraResponse) else resolve_cameras([spec])
     camera = CameraSampler(responses)
     pairs = evaluation_pairs(
-        scenes, camera, degradation=degradation, seed=seed, every_camera=every_camera
+        scenes,
+        camera,
+        degradation=degradation,
+        seed=seed,
+        every_camera=every_camera,
+        camera_known=camera_known,
     )
     return evaluate_model(model, pairs, device=device, tile=tile)
 
