@@ -121,6 +121,12 @@ def _csv_list(text: str | None, kind: type = str) -> list:
     help="Residual models: fraction of samples whose camera the model is told (--camera use).",
 )
 @click.option(
+    "--refit-base/--keep-base",
+    default=None,
+    help="Residual models: re-sample the reference spectra from --data and refit the classical "
+    "branch over --camera [refit for a new model, keep with --init].",
+)
+@click.option(
     "--mrae-floor",
     default=1e-3,
     show_default=True,
@@ -220,6 +226,7 @@ def finetune(**options) -> None:
             quantize_prob=options["quantize_prob"],
             known_camera_prob=options["known_camera_prob"],
             mrae_floor=options["mrae_floor"],
+            refit_base=options["refit_base"],
             crop=options["crop"],
             batch_size=options["batch_size"],
             augment=not options["no_augment"],

@@ -53,6 +53,7 @@ class TrainConfig:
     exposure: tuple[float, float] = (0.05, 1.5)
     quantize_prob: float = 0.0
     known_camera_prob: float = 0.5
+    refit_base: bool | None = None
     degrade_prob: float = 0.0
     jpeg_quality: tuple[int, int] = (70, 95)
     # samples

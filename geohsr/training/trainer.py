@@ -8,7 +8,8 @@ the sample's exposure, so every exposure weighs the same.
 
 Residual models (:class:`~geohsr.models.residual.ResidualSpectralModel`) get a sample of the
 training spectra and a generic classical base fitted over the training cameras before the
-first step, and each sample's camera when the sampler marks it known.
+first step (a new model, or ``refit_base``; ``--init`` weights keep theirs by default), and
+each sample's camera when the sampler marks it known.
 
 Outputs in ``out_dir``: ``metrics.jsonl`` (see :mod:`~geohsr.training.run_log`),
 ``checkpoints/last.pt`` (every ``checkpoint_every`` steps and at the end) and
@@ -210,7 +211,8 @@ class Trainer:
         self.total_steps = config.steps or config.epochs * self.epoch_steps
         self.val_every = config.val_every or self.epoch_steps
         self.model, self.init_meta = build_model(config)
-        if isinstance(self.model, ResidualSpectralModel) and not config.init:
+        refit = config.refit_base if config.refit_base is not None else not config.init
+        if isinstance(self.model, ResidualSpectralModel) and refit:
             self._set_up_residual_model()
         self.model.to(self.device)
         self.loss_fn = self._build_loss().to(self.device)
