@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -104,3 +105,25 @@ def test_unknown_model_in_metadata_is_a_geohsr_error(tmp_path):
 def test_missing_file_is_a_weights_error(tmp_path):
     with pytest.raises(WeightsError, match="not found"):
         load_weights(tmp_path / "absent.safetensors")
+
+
+def test_convert_to_fp16_keeps_metadata_and_outputs(tmp_path):
+    from click.testing import CliRunner
+
+    from geohsr.cli.main import cli
+    from geohsr.models.weights import read_metadata
+
+    model = create_model("mxr_unet18_rpr", width=0.125, n_reference=16)
+    with torch.no_grad():
+        model.reference_spectra.uniform_(0.1, 0.9)
+    model.fit_generic(np.stack([np.eye(3, 31, k=10) + 0.01] * 2))
+    src = save_weights(model, tmp_path / "a.safetensors", {"training_data": ["cave:cave"]})
+    result = CliRunner().invoke(cli, ["convert", str(src), str(tmp_path / "b.safetensors")])
+    assert result.exit_code == 0, result.output
+    meta = read_metadata(tmp_path / "b.safetensors")
+    assert meta["dtype"] == "float16" and meta["training_data"] == ["cave:cave"]
+    assert meta["converted_from"]["weights"] == "a.safetensors"
+    half, _ = load_weights(tmp_path / "b.safetensors")
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(half.eval()(x), model.eval()(x), rtol=5e-3, atol=5e-3)

@@ -18,6 +18,7 @@ from geohsr.exceptions import GeoHSRError
 COMMANDS: dict[str, str] = {
     "models": "geohsr.cli.models_cmd:models",
     "info": "geohsr.cli.models_cmd:info",
+    "convert": "geohsr.cli.models_cmd:convert",
     "reconstruct": "geohsr.cli.reconstruct_cmd:reconstruct",
     "preview": "geohsr.cli.preview_cmd:preview",
     "finetune": "geohsr.cli.train_cmd:finetune",

@@ -1,4 +1,5 @@
-"""`geohsr models` (the registry) and `geohsr info WEIGHTS` (a weights file's metadata)."""
+"""`geohsr models` (the registry), `geohsr info WEIGHTS` (a weights file's metadata) and
+`geohsr convert SRC DST` (re-save weights, e.g. as float16 for shipping)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,15 @@ def format_metadata_value(value: object) -> str:
     ):
         return f"{value[0]}..{value[-1]} step {value[1] - value[0]} ({len(value)} values)"
     return json.dumps(value)
+
+
+@click.command()
+@click.argument("src")
+@click.argument("dst", type=click.Path(dir_okay=False))
+@click.option("--fp32", is_flag=True, help="Keep float32 (default: float16, half the size).")
+def convert(src: str, dst: str, fp32: bool) -> None:
+    """Re-save weights SRC as DST (float16 by default), keeping their metadata."""
+    from geohsr.models.weights import convert_weights
+
+    path = convert_weights(src, dst, half=not fp32)
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

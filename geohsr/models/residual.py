@@ -55,6 +55,15 @@ class ResidualSpectralModel(nn.Module):
     the others the generic base.
     """
 
+    #: closed-form buffers kept in float32 in float16 weights files (see save_weights)
+    geohsr_full_precision = (
+        "reference_spectra",
+        "generic_base_weight",
+        "base_weight",
+        "camera_css",
+        "camera_projector",
+    )
+
     def __init__(
         self,
         net: SpectralUnet,

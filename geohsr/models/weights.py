@@ -74,6 +74,16 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def full_precision_keys(model: nn.Module) -> set[str]:
+    """State-dict keys that stay float32 in half-precision files: the buffers a module lists
+    in ``geohsr_full_precision`` (closed-form fits whose rounding would show in outputs)."""
+    keys = set()
+    for prefix, module in model.named_modules():
+        for name in getattr(module, "geohsr_full_precision", ()):
+            keys.add(f"{prefix}.{name}" if prefix else name)
+    return keys
+
+
 def save_weights(
     model: nn.Module,
     path: str | Path,
@@ -84,7 +94,8 @@ def save_weights(
     """Write ``model``'s state dict to ``path`` (safetensors) with JSON metadata.
 
     ``metadata`` adds free-form entries (``training_data``, ``recipe``, ``camera``,
-    ``metrics`` ...). ``half=True`` stores floating tensors as float16.
+    ``metrics`` ...). ``half=True`` stores floating tensors as float16, except those listed by
+    :func:`full_precision_keys`.
     """
     name = getattr(model, "geohsr_name", None)
     if name is None:
@@ -98,10 +109,11 @@ def save_weights(
         "dtype": "float16" if half else "float32",
     }
     meta.update(metadata or {})
+    keep = full_precision_keys(model)
     tensors = {}
     for key, value in model.state_dict().items():
         value = value.detach().cpu().contiguous()
-        if half and value.is_floating_point():
+        if half and value.is_floating_point() and key not in keep:
             value = value.half()
         tensors[key] = value
     path = Path(path)
@@ -171,3 +183,24 @@ def load_weights(
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
     model.geohsr_weights = str(path)
     return model.to(device).eval(), meta
+
+
+#: metadata entries :func:`save_weights` writes itself (not copied by :func:`convert_weights`)
+_AUTOMATIC_KEYS = (
+    "format_version",
+    "model",
+    "config",
+    "wavelengths_nm",
+    "software_version",
+    "dtype",
+)
+
+
+def convert_weights(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:
+    """Re-save weights ``src`` as ``dst`` (float16 with ``half``), keeping their metadata and
+    recording ``converted_from`` (file name and SHA-256). Returns ``dst``."""
+    path = resolve_weights(src)
+    model, meta = load_weights(path)
+    kept = {k: v for k, v in meta.items() if k not in _AUTOMATIC_KEYS}
+    kept["converted_from"] = {"weights": path.name, "sha256": file_sha256(path)}
+    return save_weights(model, dst, kept, half=half)
