@@ -82,3 +82,18 @@ def test_inference_preview_and_accessor_never_import_training():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_projection_reaches_narrow_band_colours_from_a_poor_guess():
+    """Saturated colours of narrow-band spectra sit near the edge of the camera's gamut, where
+    alternating projections converge slowly: the Newton step finishes them."""
+    css = cie1964().normalised
+    wl = np.arange(400, 701, 10, dtype=np.float32)
+    centres = np.linspace(420, 680, 16, dtype=np.float32)
+    spectra = np.exp(-(((wl[:, None] - centres[None]) / 30.0) ** 2))[:, None, :]  # (31, 1, 16)
+    rgb = render_fixed_gain(spectra * 0.8, css, 1.0)
+    guess = np.full_like(spectra, 0.3)
+    projected = project_to_metamer_set(guess, rgb, css)
+    assert projected.min() >= 0
+    assert rerender_error(projected, rgb, css).max() <= 1 / 255
+    assert projected.max() <= 3 * max(guess.max(), rgb.max())

@@ -12,9 +12,9 @@
   rescaled by ``I``; ``gamma`` starts at 0, so an untrained model *is* the classical base.
 
 Hence ``f(k rgb) = k f(rgb)`` for any exposure ``k`` (up to float rounding) wherever nothing
-clips. With a known camera, each unclipped pixel's spectrum is then projected onto the set of
-spectra that render exactly to its RGB (:mod:`geohsr.spectral.metamer`), alternating with
-clipping at 0; in eval mode the output is always clipped at 0 (no negative reflectance).
+clips. With a known camera, each unclipped pixel's spectrum is then projected onto the
+non-negative spectra that render exactly to its RGB (:mod:`geohsr.spectral.metamer`); in eval
+mode the output is always >= 0 (no negative reflectance).
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ from geohsr.models.baselines import fit_least_squares, root_polynomial_exponents
 from geohsr.models.registry import register_model
 from geohsr.models.unet import SpectralUnet
 from geohsr.spectral import N_BANDS
-from geohsr.spectral.metamer import SATURATION_LEVEL, fundamental_metamer_matrix
+from geohsr.spectral.metamer import (
+    SATURATION_LEVEL,
+    fundamental_metamer_matrix,
+    project_nonnegative,
+)
 
 #: normalisation of the chromaticity input rgb / I of the U-Net (values in [0, 3], mean 1)
 CHROMA_MEAN = (1.0, 1.0, 1.0)
@@ -70,7 +74,7 @@ class ResidualSpectralModel(nn.Module):
         *,
         base_degree: int = 3,
         n_reference: int = 8192,
-        projection_iterations: int = 10,
+        projection_iterations: int = 20,
     ) -> None:
         super().__init__()
         exponents = root_polynomial_exponents(base_degree)
@@ -184,14 +188,14 @@ class ResidualSpectralModel(nn.Module):
         camera: torch.Tensor,
         projector: torch.Tensor,
     ) -> torch.Tensor:
+        if not self.training:
+            return project_nonnegative(
+                spectra, rgb, camera, projector, alternations=self.projection_iterations
+            )
+        # training: one exact (differentiable) projection; the loss keeps the result >= 0
         unclipped = (rgb < SATURATION_LEVEL).all(dim=1, keepdim=True)  # (B, 1, H, W)
-        iterations = 1 if self.training else self.projection_iterations
-        for _ in range(iterations):
-            gap = rgb - torch.einsum("bcl,blhw->bchw", camera, spectra)  # (B, 3, H, W)
-            spectra = spectra + torch.einsum("blc,bchw->blhw", projector, gap) * unclipped
-            if not self.training:
-                spectra = spectra.clamp_min(0.0)
-        return spectra if self.training else spectra.clamp_min(0.0)
+        gap = rgb - torch.einsum("bcl,blhw->bchw", camera, spectra)  # (B, 3, H, W)
+        return spectra + torch.einsum("blc,bchw->blhw", projector, gap) * unclipped
 
 
 def _residual_factory(

@@ -5,14 +5,31 @@ For a normalised response ``Cn`` (3, 31), the spectra ``s`` with ``Cn s = rgb`` 
 any metameric black ``b`` (``Cn b = 0``). Projecting a reconstruction ``p`` onto that set,
 ``p + A (rgb - Cn p)``, keeps its metameric black and replaces the rest by what the RGB says:
 Lin & Finlayson, "Physically Plausible Spectral Reconstruction", Sensors 20(21), 2020.
+
+Reflectance cannot be negative, so :func:`project_nonnegative` projects onto the part of the
+set with ``s >= 0``: the closest such spectrum to ``p``, ``s = max(0, p + Cn^T lam)`` with
+``lam`` (3 per pixel) solving ``Cn max(0, p + Cn^T lam) = rgb``. A few rounds of alternating
+projection (exact projection, clip at 0) get most pixels there; the rest are finished with a
+damped Newton method on the (convex) dual. RGB that no non-negative spectrum renders to
+(noise, JPEG artefacts, out-of-gamut values), or only an implausible spike does, keep the
+alternating result: their re-rendering error can exceed 1/255.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 #: RGB values at or above this level are treated as clipped (saturated) and not projected.
 SATURATION_LEVEL = 1.0 - 0.5 / 255.0
+#: pixels whose re-rendering error is above this fraction of their brightest channel after the
+#: alternating rounds get Newton steps (relative tolerances keep the exposure equivariance)
+NEWTON_TOLERANCE = 0.5 / 255.0
+#: a Newton result replaces the alternating one only if it re-renders within this fraction ...
+ACCEPT_ERROR = 1.0 / 255.0
+#: ... and stays below this multiple of the larger of the prediction's and the RGB's maximum
+#: (at the edge of the gamut the exact solution can be an implausible spike)
+PLAUSIBLE_FACTOR = 3.0
 
 
 def fundamental_metamer_matrix(css_normalised: np.ndarray) -> np.ndarray:
@@ -24,30 +41,137 @@ def fundamental_metamer_matrix(css_normalised: np.ndarray) -> np.ndarray:
     return cn.T @ np.linalg.inv(cn @ cn.T)
 
 
-def project_to_metamer_set(
-    spectra: np.ndarray,
-    rgb: np.ndarray,
-    css_normalised: np.ndarray,
-    *,
-    iterations: int = 10,
-    saturation: float = SATURATION_LEVEL,
-) -> np.ndarray:
-    """Project spectra ``(31, H, W)`` onto the metamer set of ``rgb`` ``(3, H, W)``, >= 0.
+def _dual(p: torch.Tensor, lam: torch.Tensor, rgb: torch.Tensor, cn: torch.Tensor):
+    """Dual objective ``0.5 |max(0, z)|^2 - lam . rgb`` with ``z = p + Cn^T lam``, per pixel."""
+    z = p + (lam[:, None, :] @ cn)[:, 0]
+    s = z.clamp_min(0.0)
+    return 0.5 * (s * s).sum(-1) - (lam * rgb).sum(-1), s, z
 
-    Alternates the exact projection with clipping at 0 (``iterations`` times), so the result is
-    non-negative and renders to ``rgb`` up to what clipping leaves. Pixels with a channel at or
-    above ``saturation`` keep their spectrum (clipped at 0). Returns float32.
-    """
-    cn = np.asarray(css_normalised, dtype=np.float64)
-    a = fundamental_metamer_matrix(cn)
-    s = np.asarray(spectra, dtype=np.float64)
-    rgb = np.asarray(rgb, dtype=np.float64)
-    unclipped = (rgb < saturation).all(axis=0)  # (H, W)
+
+def _solve3(matrix: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+    """Solve ``(N, 3, 3) x = (N, 3)`` in closed form (Cramer's rule; cheaper than LAPACK here)."""
+    a, b, c = matrix[:, 0], matrix[:, 1], matrix[:, 2]
+    bc, ca, ab = torch.cross(b, c, dim=-1), torch.cross(c, a, dim=-1), torch.cross(a, b, dim=-1)
+    det = (a * bc).sum(-1, keepdim=True)
+    inverse_t = torch.stack([bc, ca, ab], dim=1) / det[..., None]  # rows of inv^T
+    return (vector[:, None, :] @ inverse_t)[:, 0]
+
+
+def newton_nonnegative(
+    p: torch.Tensor,
+    rgb: torch.Tensor,
+    cn: torch.Tensor,
+    *,
+    iterations: int = 20,
+    tolerance: float = NEWTON_TOLERANCE,
+) -> torch.Tensor:
+    """Closest ``s >= 0`` to ``p`` ``(N, 31)`` with ``cn s = rgb`` (``cn`` (N, 3, 31), ``rgb``
+    (N, 3)): damped semismooth Newton on the 3 dual variables per pixel, float64. Pixels stop
+    once they re-render within ``tolerance`` times their brightest channel (relative, so the
+    result scales with the exposure)."""
+    eye = torch.eye(3, dtype=p.dtype, device=p.device)
+    lam = _solve3(cn @ cn.transpose(1, 2), rgb - (cn @ p[:, :, None])[..., 0])
+    value, s, z = _dual(p, lam, rgb, cn)
+    result = s.clone()
+    live = torch.arange(len(p), device=p.device)
     for _ in range(iterations):
-        gap = rgb - np.einsum("cl,lhw->chw", cn, s)
-        s = s + np.einsum("lc,chw->lhw", a, gap) * unclipped
-        s = np.clip(s, 0.0, None)
-    return s.astype(np.float32)
+        gradient = (cn @ s[:, :, None])[..., 0] - rgb  # (n, 3)
+        done = gradient.abs().amax(-1) <= tolerance * rgb.amax(-1)
+        result[live[done]] = s[done]
+        keep = ~done
+        if not bool(keep.any()):
+            return result
+        live, p, rgb, cn, lam, value, s, z, gradient = (
+            t[keep] for t in (live, p, rgb, cn, lam, value, s, z, gradient)
+        )
+        active = (z > 0).to(p.dtype)
+        hessian = (cn * active[:, None, :]) @ cn.transpose(1, 2) + 1e-9 * eye  # (n, 3, 3)
+        direction = -_solve3(hessian, gradient)
+        slope = (gradient * direction).sum(-1)
+        step = torch.ones_like(value)
+        pending = torch.arange(len(p), device=p.device)
+        for _ in range(10):  # backtracking (Armijo), only where the step is still too long
+            trial, _, _ = _dual(
+                p[pending], lam[pending] + step[pending, None] * direction[pending],
+                rgb[pending], cn[pending],
+            )  # fmt: skip
+            worse = trial > value[pending] + 1e-4 * step[pending] * slope[pending]
+            pending = pending[worse]
+            if len(pending) == 0:
+                break
+            step[pending] = step[pending] / 2
+        stalled = torch.zeros(len(p), dtype=torch.bool, device=p.device)
+        stalled[pending] = True  # no descent found: RGB outside the non-negative gamut
+        result[live[stalled]] = s[stalled]
+        lam = lam + step[:, None] * direction
+        value, s, z = _dual(p, lam, rgb, cn)
+        moving = ~stalled
+        live, p, rgb, cn, lam, value, s, z = (
+            t[moving] for t in (live, p, rgb, cn, lam, value, s, z)
+        )
+    result[live] = s
+    return result
+
+
+def project_nonnegative(
+    spectra: torch.Tensor,
+    rgb: torch.Tensor,
+    css: torch.Tensor,
+    projector: torch.Tensor,
+    *,
+    alternations: int = 20,
+    saturation: float = SATURATION_LEVEL,
+) -> torch.Tensor:
+    """Project ``spectra`` ``(B, 31, H, W)`` onto the non-negative metamer sets of ``rgb``
+    ``(B, 3, H, W)`` for per-image normalised responses ``css`` ``(B, 3, 31)`` with fundamental
+    metamer matrices ``projector`` ``(B, 31, 3)`` (zeros: leave that image as is). Saturated
+    pixels (a channel >= ``saturation``) are only clipped at 0. Returns float32, >= 0."""
+    p = spectra.float()
+    unclipped = (rgb < saturation).all(dim=1, keepdim=True) & torch.isfinite(rgb).all(1, True)
+    s = p
+    for _ in range(alternations):
+        gap = rgb - torch.einsum("bcl,blhw->bchw", css, s)
+        s = (s + torch.einsum("blc,bchw->blhw", projector, gap) * unclipped).clamp_min(0.0)
+    s = s.clamp_min(0.0)
+    error = (rgb - torch.einsum("bcl,blhw->bchw", css, s)).abs().amax(dim=1)  # (B, H, W)
+    todo = (
+        (error > NEWTON_TOLERANCE)
+        & unclipped[:, 0]
+        & (projector.abs().sum((1, 2)) > 0)[:, None, None]
+    )
+    if not bool(todo.any()):
+        return s
+    b, yy, xx = torch.nonzero(todo, as_tuple=True)
+    cn = css[b].double()  # (N, 3, 31)
+    target = rgb[b, :, yy, xx].double()  # (N, 3)
+    refined = newton_nonnegative(p[b, :, yy, xx].double(), target, cn)
+    refined_error = (torch.einsum("ncl,nl->nc", cn, refined) - target).abs().amax(-1)
+    # keep Newton's answer only where it reached the set: outside the gamut its dual diverges
+    ceiling = PLAUSIBLE_FACTOR * torch.maximum(p[b, :, yy, xx].amax(-1), target.amax(-1).float())
+    better = (
+        (refined_error < error[b, yy, xx].double())
+        & (refined_error <= ACCEPT_ERROR * target.amax(-1))
+        & (refined.amax(-1).float() <= ceiling)
+    )
+    current = s[b, :, yy, xx]
+    s[b, :, yy, xx] = torch.where(better[:, None], refined.float(), current)
+    return s
+
+
+def project_to_metamer_set(
+    spectra: np.ndarray, rgb: np.ndarray, css_normalised: np.ndarray
+) -> np.ndarray:
+    """Numpy form of :func:`project_nonnegative` for one image: spectra ``(31, H, W)``, rgb
+    ``(3, H, W)``, response ``(3, 31)`` -> ``(31, H, W)`` float32, >= 0."""
+    css = torch.as_tensor(np.asarray(css_normalised, np.float32))[None]
+    projector = torch.as_tensor(fundamental_metamer_matrix(css_normalised), dtype=torch.float32)
+    out = project_nonnegative(
+        torch.as_tensor(np.asarray(spectra, np.float32))[None],
+        torch.as_tensor(np.asarray(rgb, np.float32))[None],
+        css,
+        projector[None],
+    )
+    return out[0].numpy()
 
 
 def rerender_error(spectra: np.ndarray, rgb: np.ndarray, css_normalised: np.ndarray) -> np.ndarray:
