@@ -13,6 +13,7 @@ settings (same blocks, same order). torch is imported only when ``reconstruct`` 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import xarray as xr
@@ -28,6 +29,11 @@ def _predictor(model: Any, options: ReconstructOptions):
     from geohsr.inference.predictor import Predictor, resolve_camera
 
     if isinstance(model, Predictor):
+        if options.camera is not None:
+            raise InputError(
+                "camera= cannot change a ready Predictor; build it with "
+                "Predictor(..., camera=...) or pass the weights name/path or module instead"
+            )
         return model
     settings = {
         "device": options.device,
@@ -36,6 +42,8 @@ def _predictor(model: Any, options: ReconstructOptions):
     }
     if isinstance(model, nn.Module):
         camera = resolve_camera(options.camera) if options.camera else None
+        if hasattr(model, "set_camera"):
+            model = copy.deepcopy(model)  # the camera is state: never change the caller's module
         return Predictor(model, camera=camera, **settings)
     return Predictor.from_weights(model, camera=options.camera, **settings)
 

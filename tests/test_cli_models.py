@@ -72,3 +72,21 @@ def test_cli_module_does_not_import_torch_at_import_time():
     code = "import sys, geohsr.cli.models_cmd; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_info_summary_names_cameras_without_their_tables(tmp_path):
+    from geohsr.models import create_model
+    from geohsr.models.weights import save_weights
+    from geohsr.spectral.cameras import cie1964
+    from geohsr.training.camera import CameraSampler
+
+    meta = {
+        "camera": CameraSampler([cie1964()]).to_metadata(),
+        "train_scenes": ["a_ms", "b_ms"],
+        "metrics": {"validation": {"mrae": 0.25}, "validation_images": [{"name": "x"}]},
+    }
+    path = save_weights(create_model("rpr2"), tmp_path / "w.safetensors", meta)
+    output = CliRunner().invoke(cli, ["info", str(path)]).output
+    assert "cameras: 1: cie1964" in output and "css_rgb" not in output
+    assert "train_scenes: 2: a_ms, b_ms" in output and "validation: mrae 0.25" in output
+    assert "css_rgb" in CliRunner().invoke(cli, ["info", "--json", str(path)]).output

@@ -97,3 +97,42 @@ def test_projection_reaches_narrow_band_colours_from_a_poor_guess():
     assert projected.min() >= 0
     assert rerender_error(projected, rgb, css).max() <= 1 / 255
     assert projected.max() <= 3 * max(guess.max(), rgb.max())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("400,1,1,1\n\n700,1,1,1\n", None),  # blank line: fine
+        ("400,1,1,1\n700,1,1,1\n", "not independent"),
+        ("400,1,0.5,nan\n700,1,0.5,0.1\n", "finite"),
+        ("400,1,0.5,-1\n700,1,0.5,0.1\n", ">= 0"),
+        ("400,1,0.5,0.1,9\n700,1,0.5,0.1,9\n", "four numbers"),
+    ],
+)
+def test_camera_csv_problems_are_input_errors(tmp_path, text, message):
+    from geohsr.spectral.cameras import camera_from_csv
+
+    path = tmp_path / "cam.csv"
+    if message is None:
+        path.write_text("wavelength,r,g,b\n400,1,0.2,0.1\n\n550,0.2,1,0.2\n700,0.1,0.2,1\n")
+        assert camera_from_csv(path).css.shape == (3, 31)
+        return
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        camera_from_csv(path)
+
+
+def test_camera_csv_header_gives_the_column_order_and_missing_files_are_input_errors(tmp_path):
+    from geohsr.spectral.cameras import camera_from_csv
+
+    rows = ["400,1,0.2,0.1", "550,0.2,1,0.2", "700,0.1,0.2,1"]
+    (tmp_path / "rgb.csv").write_text("\n".join(["wavelength,r,g,b", *rows]))
+    swapped = [",".join([r.split(",")[0], *r.split(",")[1:][::-1]]) for r in rows]
+    (tmp_path / "bgr.csv").write_text("\n".join(["nm,blue,green,red", *swapped]))
+    np.testing.assert_allclose(
+        camera_from_csv(tmp_path / "rgb.csv").css, camera_from_csv(tmp_path / "bgr.csv").css
+    )
+    with pytest.raises(InputError, match="cannot read"):
+        camera_from_csv(tmp_path / "missing.csv")
+    with pytest.raises(InputError, match="cannot read"):
+        camera_from_csv(tmp_path)

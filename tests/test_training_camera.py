@@ -107,7 +107,9 @@ def test_shift_css_moves_the_peak():
 def test_camera_from_csv_resamples_and_checks_range(tmp_path):
     path = tmp_path / "cam.csv"
     wl = np.arange(380, 781, 5)
-    rows = ["wavelength,r,g,b"] + [f"{w},{w / 780},{0.5},{1 - w / 780}" for w in wl]
+    rows = ["wavelength,r,g,b"] + [
+        f"{w},{w / 780},{np.exp(-(((w - 550) / 60) ** 2))},{1 - w / 780}" for w in wl
+    ]
     path.write_text("\n".join(rows))
     camera = camera_from_csv(path)
     assert camera.name == "cam" and camera.css.shape == (3, 31)

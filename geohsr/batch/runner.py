@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -122,6 +123,7 @@ def batch_reconstruct(
     log = log or (lambda line: None)
     jobs = plan_jobs(expand_inputs(inputs), out_dir, fmt)
     resolve_weights(weights)  # a wrong name or path fails here, before any worker starts
+    settings = PredictorSettings.from_options(weights, options)  # so does a wrong camera
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     with open_cluster(cluster) as batch_cluster:
         log(f"dask scheduler {batch_cluster.address}, {batch_cluster.n_workers} worker(s)")
@@ -130,7 +132,7 @@ def batch_reconstruct(
         report = run_batch(
             jobs,
             batch_cluster,
-            PredictorSettings.from_options(weights, options, batch_cluster.threads_per_worker),
+            replace(settings, threads=settings.threads or batch_cluster.threads_per_worker),
             options=options,
             overwrite=overwrite,
             retries=retries,

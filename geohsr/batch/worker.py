@@ -21,6 +21,7 @@ from geohsr.batch.inputs import SceneJob
 from geohsr.batch.report import SceneRecord
 from geohsr.exceptions import GeoHSRError, ModelError
 from geohsr.inference.options import ReconstructOptions
+from geohsr.spectral.cameras import CameraResponse
 
 #: name under which the plugin is registered (``worker.plugins[PLUGIN_NAME]``)
 PLUGIN_NAME = "geohsr-predictor"
@@ -35,25 +36,30 @@ PROGRESS_INTERVAL_S = 0.5
 @dataclass(frozen=True)
 class PredictorSettings:
     """How each worker builds its predictor: weights name or path, device, batch size,
-    torch threads (``None``: the predictor's defaults) and the input's camera (or None)."""
+    torch threads (``None``: the predictor's defaults) and the input's camera response (or
+    None)."""
 
     weights: str
     device: str = "auto"
     batch_size: int | None = None
     threads: int | None = None
-    camera: str | None = None
+    camera: CameraResponse | None = None
 
     @classmethod
     def from_options(
         cls, weights: str | Path, options: ReconstructOptions, threads: int | None = None
     ) -> PredictorSettings:
-        """Settings from reconstruct options; ``threads`` fills in when they give none."""
+        """Settings from reconstruct options; ``threads`` fills in when they give none. The
+        camera is resolved here, on the client: a bad spec fails before any worker starts,
+        and workers need neither the CSV file nor the camera database."""
+        camera = None
+        if options.camera is not None:
+            from geohsr.inference.predictor import resolve_camera
+            from geohsr.models.weights import read_metadata
+
+            camera = resolve_camera(options.camera, read_metadata(weights))
         return cls(
-            str(weights),
-            options.device,
-            options.batch_size,
-            options.threads or threads,
-            options.camera,
+            str(weights), options.device, options.batch_size, options.threads or threads, camera
         )
 
 

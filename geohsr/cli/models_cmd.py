@@ -51,7 +51,7 @@ def summarize_metadata(meta: dict) -> list[tuple[str, str]]:
                 rows.append(("camera_sampling", format_metadata_value(sampling)))
         elif key in ("train_scenes", "val_scenes") and isinstance(value, list):
             rows.append((key, f"{len(value)}: {', '.join(map(str, value))}"))
-        elif key == "metrics" and isinstance(value, dict):
+        elif key == "metrics" and isinstance(value, dict) and "validation" in value:
             validation = value.get("validation") or {}
             rows.append(
                 ("validation", ", ".join(f"{k} {v:.4g}" for k, v in validation.items()) or "none")

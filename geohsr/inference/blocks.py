@@ -22,6 +22,7 @@ import xarray as xr
 
 from geohsr.io.read import compute
 from geohsr.spectral import N_BANDS
+from geohsr.spectral.metamer import SATURATION_LEVEL, rerender_error
 from geohsr.tiling import (
     BlendPlan,
     BlockOutput,
@@ -46,10 +47,12 @@ def fill_masked(window: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BlockResult:
-    """:class:`~geohsr.tiling.BlockOutput` plus how many windows the block held."""
+    """:class:`~geohsr.tiling.BlockOutput` plus how many windows the block held and, when the
+    predictor knows the camera, the block's largest re-rendering error (else None)."""
 
     output: BlockOutput
     n_windows: int
+    rerender_error: float | None = None
 
 
 class BlockReconstructor:
@@ -112,9 +115,16 @@ class BlockReconstructor:
         output = blend_block(
             band, block, windows, predictions, self.weights, pending=pending, carry=carry
         )
-        valid = np.isfinite(rgb[:, : band.final_size, : block.final_size]).all(axis=0)
+        final_rgb = rgb[:, : band.final_size, : block.final_size]
+        valid = np.isfinite(final_rgb).all(axis=0)
         output.values[:, ~valid] = np.nan
-        return BlockResult(output, len(band.starts) * len(block.starts))
+        camera = getattr(self.predictor, "camera", None)
+        error = None
+        if camera is not None:
+            usable = valid & (final_rgb < SATURATION_LEVEL).all(axis=0)
+            errors = rerender_error(output.values, final_rgb, camera.normalised)[usable]
+            error = float(errors.max()) if errors.size else 0.0
+        return BlockResult(output, len(band.starts) * len(block.starts), error)
 
 
 def stream_blocks(

@@ -15,7 +15,6 @@ from geohsr.inference.options import DEFAULT_WEIGHTS
 from geohsr.models.weights import file_sha256, load_weights
 from geohsr.spectral import N_BANDS
 from geohsr.spectral.cameras import CameraResponse, resolve_cameras
-from geohsr.spectral.metamer import SATURATION_LEVEL, rerender_error
 
 #: windows per model call when none is given
 DEFAULT_BATCH_SIZE = {"cpu": 2, "cuda": 8}
@@ -62,15 +61,15 @@ class Predictor:
 
         self.device = resolve_device(device)
         self.camera = camera
-        if camera is not None:
-            set_camera = getattr(model, "set_camera", None)
-            if set_camera is None:
-                name = getattr(model, "geohsr_name", type(model).__name__)
-                raise ModelError(
-                    f"model {name!r} is not camera-aware, so --camera cannot be used with it; "
-                    "drop --camera or use camera-aware weights (e.g. the default weights)"
-                )
-            set_camera(camera.normalised)
+        set_camera = getattr(model, "set_camera", None)
+        if camera is not None and set_camera is None:
+            name = getattr(model, "geohsr_name", type(model).__name__)
+            raise ModelError(
+                f"model {name!r} is not camera-aware, so --camera cannot be used with it; "
+                f"drop --camera or use camera-aware weights such as {DEFAULT_WEIGHTS}"
+            )
+        if set_camera is not None:
+            set_camera(camera.normalised if camera is not None else None)
         if threads is not None:
             torch.set_num_threads(threads)
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.device.type]
@@ -78,8 +77,6 @@ class Predictor:
         self.weights = Path(weights) if weights is not None else None
         self._sha256: str | None = None
         self._lock = threading.Lock()
-        #: largest re-rendering error seen so far with a known camera (None without one)
-        self.max_rerender_error: float | None = 0.0 if camera is not None else None
 
     @classmethod
     def from_weights(
@@ -139,9 +136,6 @@ class Predictor:
                 out[start : start + self.batch_size] = self._forward(
                     batch[start : start + self.batch_size]
                 )
-            if self.camera is not None:
-                error = max_rerender_error(out, batch, self.camera.normalised)
-                self.max_rerender_error = max(self.max_rerender_error or 0.0, error)
         return out
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
@@ -153,17 +147,6 @@ class Predictor:
         else:
             y = self.model(x)
         return y.float().cpu().numpy()
-
-
-def max_rerender_error(cubes: np.ndarray, rgb: np.ndarray, css_normalised: np.ndarray) -> float:
-    """Largest re-rendering error (:func:`~geohsr.spectral.metamer.rerender_error`) over the
-    unclipped, valid pixels of a batch ``(N, 31, h, w)`` / ``(N, 3, h, w)`` (0 if none)."""
-    worst = 0.0
-    for cube, window in zip(cubes, rgb, strict=True):
-        usable = (window < SATURATION_LEVEL).all(axis=0) & np.isfinite(window).all(axis=0)
-        if usable.any():
-            worst = max(worst, float(rerender_error(cube, window, css_normalised)[usable].max()))
-    return worst
 
 
 def training_cameras(meta: dict[str, Any]) -> list[CameraResponse]:

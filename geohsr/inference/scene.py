@@ -87,6 +87,7 @@ def cube_attrs(
         "input_encoding": INPUT_ENCODING_NOTES[options.input_encoding],
         "radiometric_convention": RADIOMETRIC_CONVENTION,
         "camera": _camera_note(model),
+        **_camera_response(predictor),
         "model": model["model"],
         "model_config": json.dumps(model["model_config"], sort_keys=True),
         "weights": model["weights"],
@@ -123,6 +124,15 @@ def _camera_note(model: dict[str, Any]) -> str:
     if model["camera_aware"]:
         return "unknown (generic base fitted over the training cameras; no projection)"
     return "not used by this model"
+
+
+def _camera_response(predictor: Any) -> dict[str, str]:
+    """The known camera's normalised response as JSON (``camera_response``), else nothing."""
+    camera = getattr(predictor, "camera", None)
+    if camera is None:
+        return {}
+    rows = [[round(float(v), 6) for v in row] for row in camera.normalised]
+    return {"camera_response": json.dumps({"wavelengths_nm": "400-700/10", "css_rgb": rows})}
 
 
 def _prepare_input(
@@ -256,6 +266,7 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     progress = Progress(progress_arg, reconstructor.grid.n_windows, done_before)
     started = time.perf_counter()
     pixels = 0
+    rerender_max: float | None = None
     behind = _WriteBehind()
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
@@ -266,11 +277,13 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
                 values = result.output.values
                 behind.submit(writer.write, band.begin, block.begin, values)
                 pixels += values.shape[1] * values.shape[2]
+                if result.rerender_error is not None:
+                    rerender_max = max(rerender_max or 0.0, result.rerender_error)
                 progress.update(result.n_windows, values.shape[1] * values.shape[2])
                 if j == len(plan.blocks) - 1:
                     behind.submit(writer.band_done, i)  # only after the band's writes
             behind.drain()
-            path = writer.finish(run_attrs(reconstructor.predictor))
+            path = writer.finish(run_attrs(rerender_max))
     finally:
         behind.close()
         writer.close()
@@ -288,17 +301,16 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     )
 
 
-def run_attrs(predictor: Any) -> dict[str, Any]:
-    """Attributes measured while predicting: the largest re-rendering error of the windows
-    this run predicted, for a known camera (see :meth:`Predictor.rerender_error`)."""
-    error = getattr(predictor, "max_rerender_error", None)
-    if error is None:
+def run_attrs(rerender_max: float | None) -> dict[str, Any]:
+    """Attributes measured while writing: the largest re-rendering error of this run's output
+    when the camera is known (see :class:`~geohsr.inference.blocks.BlockResult`)."""
+    if rerender_max is None:
         return {}
     return {
-        "rerender_error_max": f"{error:.6f}",
+        "rerender_error_max": f"{rerender_max:.3g}",
         "rerender_error_note": (
-            "largest |camera response x spectrum - input RGB| over unclipped pixels and "
-            "channels, in input units (1/255 = 0.003922), over the windows of this run"
+            "largest |camera response x spectrum - input RGB| over the unclipped pixels and "
+            "channels written by this run, in input units (1/255 = 0.0039)"
         ),
     }
 

@@ -53,10 +53,11 @@ class CubeEncoding:
         return stored.astype(np.uint16)
 
     def description(self) -> str:
-        """One line for the metadata: how to turn stored values into reflectance."""
+        """One line for the metadata: how to turn stored values into spectra (in the input's
+        radiometric scale, see ``radiometric_convention``)."""
         if self.is_float:
-            return f"{self.dtype} reflectance (0-1), NaN = nodata"
-        return f"uint16: reflectance = value x {UINT16_SCALE:g}, {UINT16_NODATA} = nodata"
+            return f"{self.dtype} spectra as stored, NaN = nodata"
+        return f"uint16: spectrum = value x {UINT16_SCALE:g}, {UINT16_NODATA} = nodata"
 
     def cf_attrs(self) -> dict[str, Any]:
         """CF encoding attributes for xarray/Zarr (``scale_factor``, ``_FillValue``)."""

@@ -103,6 +103,8 @@ def normalise_css(css: np.ndarray) -> np.ndarray:
     """
     css = np.asarray(css, dtype=np.float64)
     sums = css.sum(axis=-1, keepdims=True)
+    if (css < 0).any() or not np.isfinite(css).all():
+        raise InputError("camera sensitivities must be finite and >= 0; check the table")
     if (sums <= 0).any():
         raise InputError("a camera channel has no sensitivity in 400-700 nm; check the table")
     return (css / sums).astype(np.float32)
@@ -138,21 +140,37 @@ def jiang28_cameras(path: str | Path | None = None) -> list[CameraResponse]:
 
 
 def camera_from_csv(path: str | Path) -> CameraResponse:
-    """Read a CSV ``wavelength,r,g,b`` (nm; header optional), resampled to 400..700 nm / 10 nm.
+    """Read a CSV ``wavelength,r,g,b`` (nm), resampled linearly to 400..700 nm / 10 nm.
 
-    Raises :class:`InputError` when the table does not cover 400-700 nm.
+    A header row is optional; when it names the columns (``wavelength``/``nm``, ``r``/``red``,
+    ``g``/``green``, ``b``/``blue``, any case) they may come in any order. Blank lines and
+    ``#`` comments are skipped. Raises :class:`InputError` for a missing or unreadable file,
+    rows that are not four numbers, non-finite or negative values, a table that does not cover
+    400-700 nm, or channels that are not independent (no camera could tell colours apart).
     """
     path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            lines = [row for row in csv.reader(fh) if row and not row[0].lstrip().startswith("#")]
+    except OSError as err:
+        raise InputError(f"cannot read camera table {path} ({err.strerror or err})") from None
+    lines = [[cell.strip() for cell in row] for row in lines if any(c.strip() for c in row)]
+    order = [0, 1, 2, 3]
+    if lines and not _is_number(lines[0][0]):
+        order = _header_order(lines.pop(0), path)
     rows = []
-    with open(path, newline="") as fh:
-        for row in csv.reader(fh):
-            try:
-                rows.append([float(v) for v in row[:4]])
-            except ValueError:
-                continue  # header or comment line
+    for number, row in enumerate(lines, start=1):
+        if len(row) != 4 or not all(_is_number(c) for c in row):
+            raise InputError(
+                f"{path}: row {number} is {','.join(row)!r}; every row must be four numbers "
+                "'wavelength,r,g,b' (nm, then the three channel sensitivities)"
+            )
+        rows.append([float(row[i]) for i in order])
     table = np.asarray(rows, dtype=np.float64)
-    if table.ndim != 2 or table.shape[1] != 4 or len(table) < 2:
+    if len(table) < 2:
         raise InputError(f"{path}: expected CSV rows 'wavelength,r,g,b' (nm, three responses)")
+    if not np.isfinite(table).all() or (table[:, 1:] < 0).any():
+        raise InputError(f"{path}: sensitivities must be finite and >= 0 (found NaN/inf or < 0)")
     table = table[np.argsort(table[:, 0])]
     if table[0, 0] > WAVELENGTHS_NM[0] or table[-1, 0] < WAVELENGTHS_NM[-1]:
         raise InputError(
@@ -160,8 +178,55 @@ def camera_from_csv(path: str | Path) -> CameraResponse:
             f"{WAVELENGTHS_NM[0]}-{WAVELENGTHS_NM[-1]} nm"
         )
     css = np.stack([np.interp(WAVELENGTHS_NM, table[:, 0], table[:, c]) for c in (1, 2, 3)])
+    if css.max() <= 0:
+        raise InputError(f"{path}: every sensitivity is 0 in 400-700 nm")
     css = css / css.max()
+    check_independent(css, str(path))
     return CameraResponse(path.stem, css.astype(np.float32))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_HEADER_NAMES = {
+    0: ("wavelength", "wavelength_nm", "nm", "lambda", "wl"),
+    1: ("r", "red"),
+    2: ("g", "green"),
+    3: ("b", "blue"),
+}
+
+
+def _header_order(header: list[str], path: Path) -> list[int]:
+    """Column index of wavelength, r, g, b from a header row (positional if it names none)."""
+    names = [h.lower() for h in header]
+    found = {}
+    for target, aliases in _HEADER_NAMES.items():
+        hits = [i for i, name in enumerate(names) if name in aliases]
+        if hits:
+            found[target] = hits[0]
+    if not found:
+        return [0, 1, 2, 3]
+    if len(found) != 4 or len(header) != 4:
+        raise InputError(
+            f"{path}: header {','.join(header)!r} must name the four columns wavelength,r,g,b"
+        )
+    return [found[i] for i in range(4)]
+
+
+def check_independent(css: np.ndarray, name: str) -> None:
+    """Raise :class:`InputError` when the three channel responses are (nearly) linearly
+    dependent: the metamer projection and any RGB-to-spectrum map need three channels."""
+    singular = np.linalg.svd(normalise_css(css).astype(np.float64), compute_uv=False)
+    if singular[-1] < 1e-6 * singular[0]:
+        raise InputError(
+            f"camera {name}: the r, g and b responses are not independent (two channels are "
+            "the same or one is a mix of the others); check the table"
+        )
 
 
 def resolve_cameras(
