@@ -13,13 +13,27 @@ settings (same blocks, same order). torch is imported only when ``reconstruct`` 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import xarray as xr
 
 from geohsr.exceptions import InputError
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
+
+
+def private_copy(model: Any) -> Any:
+    """A registry model rebuilt from ``model``'s name, config and state (``copy.deepcopy``
+    would share torch's parametrization classes, so folding the copy breaks the original)."""
+    from torch.nn.utils import parametrize
+
+    from geohsr.models import create_model
+    from geohsr.models.inference_prep import fold_parametrizations
+
+    fresh = create_model(model.geohsr_name, **model.geohsr_config).eval()
+    if not any(parametrize.is_parametrized(m) for m in model.modules()):
+        fold_parametrizations(fresh)  # the caller's module was already prepared
+    fresh.load_state_dict(model.state_dict())
+    return fresh
 
 
 def _predictor(model: Any, options: ReconstructOptions):
@@ -43,7 +57,7 @@ def _predictor(model: Any, options: ReconstructOptions):
     if isinstance(model, nn.Module):
         camera = resolve_camera(options.camera) if options.camera else None
         if hasattr(model, "set_camera"):
-            model = copy.deepcopy(model)  # the camera is state: never change the caller's module
+            model = private_copy(model)  # the camera is state: never change the caller's module
         return Predictor(model, camera=camera, **settings)
     return Predictor.from_weights(model, camera=options.camera, **settings)
 

@@ -115,3 +115,32 @@ def test_accessor_takes_camera_and_encoding(weights, scene_rgb):
     unclipped = (scene_rgb < SATURATION_LEVEL).all(axis=0)
     assert rerender_error(values, scene_rgb, cie1964().normalised)[unclipped].max() <= 1 / 255
     assert cube.attrs["camera"].startswith("cie1964 (known)")
+
+
+def test_accessor_leaves_the_callers_module_alone(scene_rgb):
+    from geohsr.exceptions import InputError
+    from geohsr.inference.predictor import Predictor
+
+    model = tiny_residual_model()
+    data = xr.DataArray(scene_rgb, dims=("band", "y", "x"))
+    settings = dict(scale=1.0, tile=64, overlap=16, device="cpu")
+    known = data.hsr.reconstruct(model=model, camera="cie1964", **settings)
+    unknown = data.hsr.reconstruct(model=model, **settings)
+    assert not bool(model.camera_known)
+    assert not np.allclose(known.values, unknown.values)
+    assert unknown.attrs["camera"].startswith("unknown")
+    with pytest.raises(InputError, match="ready Predictor"):
+        data.hsr.reconstruct(model=Predictor(model, device="cpu"), camera="cie1964", **settings)
+
+
+def test_batch_resolves_the_camera_before_any_worker_starts(weights, tmp_path):
+    from geohsr.batch.worker import PredictorSettings
+    from geohsr.exceptions import InputError
+    from geohsr.inference.options import ReconstructOptions
+
+    settings = PredictorSettings.from_options(weights, ReconstructOptions(camera="cie1964"))
+    assert settings.camera.name == "cie1964"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("400,1,1,1\n700,1,1,1\n")
+    with pytest.raises(InputError, match="not independent"):
+        PredictorSettings.from_options(weights, ReconstructOptions(camera=str(bad)))
