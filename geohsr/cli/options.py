@@ -65,7 +65,8 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
         default=None,
         help="The input's camera response, if known: cie1964, a camera name (see "
         "`geohsr info`), or a CSV wavelength,r,g,b. Fits the classical base for it and makes "
-        "every unclipped pixel's spectrum render back to its RGB.",
+        "every unclipped pixel's spectrum render back to its RGB (camera-aware weights, such "
+        "as the default, only).",
     ),
     click.option(
         "--input-encoding",
