@@ -21,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from geohsr.models.weights import save_weights
+from geohsr.models.weights import portable_data_spec, save_weights
 from geohsr.shared_data import shared_data_dir
 from geohsr.training.baseline_fit import (
     DEFAULT_RIDGE,
@@ -32,7 +32,7 @@ from geohsr.training.baseline_fit import (
 from geohsr.training.config import TrainConfig
 from geohsr.training.datasets import SceneCache, evaluation_pairs, load_data_specs, split_scenes
 from geohsr.training.evaluate import evaluate_model
-from geohsr.training.trainer import build_camera, build_degradation, portable_data_spec
+from geohsr.training.trainer import build_camera, build_degradation
 
 #: Data, split and camera settings of the shipped mxr_unet18_rpr_cave run.
 SHIPPED_RECIPE = {

@@ -250,7 +250,7 @@ def test_build_camera_excludes_held_out_cameras_from_list_and_mixtures():
 
 
 def test_weights_metadata_holds_no_machine_paths():
-    from geohsr.training.trainer import portable_data_spec
+    from geohsr.models.weights import portable_data_spec
 
     assert portable_data_spec("cave:/home/me/data/cave") == "cave:cave"
     assert portable_data_spec("tiles:/a/b/rgb.tif,/a/b/hs.tif") == "tiles:rgb.tif,hs.tif"

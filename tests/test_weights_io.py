@@ -117,7 +117,7 @@ def test_convert_to_fp16_keeps_metadata_and_outputs(tmp_path):
     with torch.no_grad():
         model.reference_spectra.uniform_(0.1, 0.9)
     model.fit_generic(np.stack([np.eye(3, 31, k=10) + 0.01] * 2))
-    src = save_weights(model, tmp_path / "a.safetensors", {"training_data": ["cave:cave"]})
+    src = save_weights(model, tmp_path / "a.safetensors", {"training_data": ["cave:/x/y/cave"]})
     result = CliRunner().invoke(cli, ["convert", str(src), str(tmp_path / "b.safetensors")])
     assert result.exit_code == 0, result.output
     meta = read_metadata(tmp_path / "b.safetensors")

@@ -196,11 +196,23 @@ _AUTOMATIC_KEYS = (
 )
 
 
+def portable_data_spec(spec: str) -> str:
+    """``KIND:PATH`` with the path reduced to its last component, so weights metadata holds
+    no machine paths (``cave:/home/me/data/cave`` -> ``cave:cave``)."""
+    kind, sep, path = spec.partition(":")
+    if not sep:
+        return Path(spec).name
+    return f"{kind}:{','.join(Path(p).name for p in path.split(','))}"
+
+
 def convert_weights(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:
-    """Re-save weights ``src`` as ``dst`` (float16 with ``half``), keeping their metadata and
-    recording ``converted_from`` (file name and SHA-256). Returns ``dst``."""
+    """Re-save weights ``src`` as ``dst`` (float16 with ``half``), keeping their metadata (data
+    paths reduced to names, see :func:`portable_data_spec`) and recording ``converted_from``
+    (file name and SHA-256). Returns ``dst``."""
     path = resolve_weights(src)
     model, meta = load_weights(path)
     kept = {k: v for k, v in meta.items() if k not in _AUTOMATIC_KEYS}
+    if isinstance(kept.get("training_data"), list):
+        kept["training_data"] = [portable_data_spec(str(s)) for s in kept["training_data"]]
     kept["converted_from"] = {"weights": path.name, "sha256": file_sha256(path)}
     return save_weights(model, dst, kept, half=half)

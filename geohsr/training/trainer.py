@@ -37,7 +37,13 @@ from tqdm import tqdm
 from geohsr.exceptions import TrainingError
 from geohsr.models import create_model
 from geohsr.models.residual import ResidualSpectralModel
-from geohsr.models.weights import file_sha256, load_weights, resolve_weights, save_weights
+from geohsr.models.weights import (
+    file_sha256,
+    load_weights,
+    portable_data_spec,
+    resolve_weights,
+    save_weights,
+)
 from geohsr.spectral.cameras import resolve_cameras
 from geohsr.training.camera import CameraSampler, CameraSampling
 from geohsr.training.checkpoint import (
@@ -139,15 +145,6 @@ def sample_reference_spectra(
             pixels = pixels[data.valid.reshape(-1)]
         spectra.append(pixels[rng.integers(0, len(pixels), size=n)])
     return np.concatenate(spectra).astype(np.float32)
-
-
-def portable_data_spec(spec: str) -> str:
-    """``KIND:PATH`` with the path reduced to its last component, so weights metadata holds
-    no machine paths (``cave:/home/me/data/cave`` -> ``cave:cave``)."""
-    kind, sep, path = spec.partition(":")
-    if not sep:
-        return Path(spec).name
-    return f"{kind}:{','.join(Path(p).name for p in path.split(','))}"
 
 
 def cpu_supports_bf16() -> bool:
