@@ -178,15 +178,16 @@ def _accuracy_lines(label: str, sha256: str, accuracy: Mapping[str, Any]) -> lis
 TARGET_REDUCTION = 0.25
 
 KNOWN_LIMITS = (
-    "Trained on laboratory scenes (CAVE: objects, paints, faces, food) under one illuminant "
-    "per scene, 400-700 nm only; not on NTIRE data and not on remote-sensing imagery.",
-    "Outputs are reflectance as CAVE stores it; absolute values from real aerial or satellite "
-    "RGB depend on that sensor's processing (gamma, white balance, atmosphere).",
+    "Check the training data above: weights trained on CAVE alone saw laboratory scenes "
+    "(objects, paints, faces, food) under one illuminant per scene, 400-700 nm only.",
+    "Outputs are in the input's radiometric scale: reflectance for reflectance-calibrated "
+    "linear RGB; for camera images, reflectance x exposure. Tone curves, white balance and "
+    "atmosphere of a product change the level and shape.",
     "For your own sensor or land cover, fine-tune on RGB + hyperspectral tile pairs "
     "(`geohsr finetune --data tiles:RGB.tif,HS.tif --init <these weights>`) and evaluate "
     "with `geohsr evaluate` before trusting spectra.",
-    "MRAE on CAVE is dominated by dark backgrounds (see the guard above); compare models "
-    "on SAM and RMSE too.",
+    "MRAE leaves out target values below 0.01 (dark CAVE backgrounds would dominate it); "
+    "compare models on SAM and RMSE too.",
 )
 
 
@@ -204,8 +205,9 @@ def render_model_card(weights: str | Path, accuracy: Mapping[str, Any]) -> str:
         "",
         f"Weights of the geohsr model `{meta['model']}`"
         + (f" (config `{config}`)" if config else "")
-        + f": RGB in [0, 1] -> reflectance at {len(meta['wavelengths_nm'])} wavelengths, "
-        f"{meta['wavelengths_nm'][0]}-{meta['wavelengths_nm'][-1]} nm.",
+        + f": linear RGB in [0, 1] -> spectra at {len(meta['wavelengths_nm'])} wavelengths, "
+        f"{meta['wavelengths_nm'][0]}-{meta['wavelengths_nm'][-1]} nm, in the input's "
+        "radiometric scale (reflectance for reflectance-calibrated RGB).",
         "",
         f"- File: `{path.name}`, {path.stat().st_size / 1e6:.2f} MB, {meta['dtype']}, "
         f"{_parameter_count(path):,} stored values.",

@@ -382,7 +382,10 @@ class Trainer:
                 },
                 "validation_images": (self.best or {}).get("images", []),
             },
-            "input": "RGB in [0, 1] (3, H, W); uint8 images / 255",
+            "input": (
+                "linear RGB in [0, 1] (3, H, W), fixed gain; output in the input's radiometric "
+                "scale (reflectance for reflectance-calibrated RGB)"
+            ),
         }
 
     def export(self) -> Path:
