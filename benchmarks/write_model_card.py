@@ -3,7 +3,7 @@ accuracy JSON of ``benchmarks/accuracy.py`` (no number typed by hand)::
 
     python benchmarks/accuracy.py --out accuracy.json
     python benchmarks/write_model_card.py --accuracy accuracy.json              # every shipped
-    python benchmarks/write_model_card.py --accuracy accuracy.json mxr_unet18_cave
+    python benchmarks/write_model_card.py --accuracy accuracy.json mxr_unet18_rpr_cave
 """
 
 from __future__ import annotations

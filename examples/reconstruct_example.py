@@ -1,6 +1,6 @@
 """Reconstruct the example scene and compare with its ground truth.
 
-    python examples/reconstruct_example.py [--weights mxr_unet18_cave] [--out out_example]
+    python examples/reconstruct_example.py [--weights mxr_unet18_rpr_cave] [--out out_example]
 
 Writes ``<out>/example_cube.zarr`` (the same as ``geohsr reconstruct
 examples/data/example_rgb.tif <out>/example_cube.zarr``), prints MRAE / RMSE / PSNR / SAM

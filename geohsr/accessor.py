@@ -4,7 +4,7 @@ A thin facade over :func:`geohsr.inference.scene.reconstruct_dataarray`::
 
     import geohsr, rioxarray
     rgb = rioxarray.open_rasterio("scene.tif", chunks=True, masked=True)
-    cube = rgb.hsr.reconstruct(model="mxr_unet18_cave", tile=512, overlap=64)  # lazy
+    cube = rgb.hsr.reconstruct(model="mxr_unet18_rpr_cave", tile=512, overlap=64)  # lazy
     cube.sel(wavelength=550).plot()
 
 Computing the result gives the same values as ``geohsr reconstruct`` with the same

@@ -9,7 +9,7 @@ from geohsr.exceptions import InputError, OutputError
 from geohsr.spectral.encoding import INPUT_ENCODINGS
 
 #: weights used when none are given: a name in pretrained/ or a .safetensors path
-DEFAULT_WEIGHTS = "mxr_unet18_cave"
+DEFAULT_WEIGHTS = "mxr_unet18_rpr_cave"
 #: output encodings (``--dtype``)
 OUTPUT_DTYPES = ("float32", "float16", "uint16")
 ZARR_FORMATS = (2, 3)

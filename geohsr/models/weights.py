@@ -50,7 +50,7 @@ def list_shipped_weights() -> list[str]:
 
 
 def resolve_weights(spec: str | Path) -> Path:
-    """Turn a shipped weights name (``mxr_unet18_cave``) or a file path into a path."""
+    """Turn a shipped weights name (``mxr_unet18_rpr_cave``) or a file path into a path."""
     path = Path(spec).expanduser()
     if path.suffix == SHIPPED_SUFFIX or path.exists():
         if not path.is_file():
