@@ -28,6 +28,7 @@ from rasterio.transform import from_origin
 from geohsr.spectral import WAVELENGTHS_NM
 from geohsr.spectral.cameras import cie1964
 from geohsr.spectral.render import render_fixed_gain
+from geohsr.training.datasets.synthetic_aerial import smooth_field
 
 DATA = Path(__file__).resolve().parent / "data"
 SPECTRA_CSV = DATA / "example_spectra.csv"
@@ -102,17 +103,6 @@ def load_spectra(path: Path = SPECTRA_CSV) -> tuple[list[dict[str, str]], np.nda
         rows = list(csv.DictReader(fh))
     table = np.array([[float(r[f"r{wl}"]) for wl in WAVELENGTHS_NM] for r in rows], np.float32)
     return rows, table
-
-
-def smooth_field(rng: np.random.Generator, height: int, width: int, scale: float) -> np.ndarray:
-    """A smooth random field ``(height, width)`` in about [-1, 1] (sum of random waves)."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    field = np.zeros((height, width), np.float32)
-    for _ in range(6):
-        angle, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
-        frequency = rng.uniform(0.5, 1.5) / scale
-        field += np.sin(frequency * (x * np.cos(angle) + y * np.sin(angle)) + phase)
-    return field / 6 * 2
 
 
 def land_cover(rows: list[dict[str, str]], rng: np.random.Generator) -> np.ndarray:

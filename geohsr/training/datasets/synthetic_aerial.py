@@ -94,15 +94,15 @@ def water_spectrum(rng: np.random.Generator) -> np.ndarray:
     return (level * (0.25 + 0.75 * shape) * (0.4 + 0.6 * red_absorption)).astype(np.float32)
 
 
-def smooth_field(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
-    """A smooth random field ``(size, size)`` in about [-1, 1] (sum of random plane waves)."""
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
-    field = np.zeros((size, size), np.float32)
+def smooth_field(rng: np.random.Generator, height: int, width: int, scale: float) -> np.ndarray:
+    """A smooth random field ``(height, width)`` in about [-1, 1] (sum of random plane waves)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    field = np.zeros((height, width), np.float32)
     for _ in range(6):
         angle, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
         frequency = rng.uniform(0.5, 1.5) / scale
         field += np.sin(frequency * (x * np.cos(angle) + y * np.sin(angle)) + phase)
-    return field / 3
+    return field / 6 * 2
 
 
 def _paint(cube: np.ndarray, mask: np.ndarray, spectrum: np.ndarray) -> None:
@@ -121,7 +121,7 @@ def build_aerial_scene(library: SpectralLibrary, rng: np.random.Generator, size:
     # fields
     seeds = rng.uniform(0, fine, size=(int(rng.integers(8, 40)), 2))
     cell = np.argmin((y[..., None] - seeds[:, 0]) ** 2 + (x[..., None] - seeds[:, 1]) ** 2, -1)
-    texture = 0.5 + 0.5 * smooth_field(rng, fine, scale=rng.uniform(3, 15))
+    texture = 0.5 + 0.5 * smooth_field(rng, fine, fine, scale=rng.uniform(3, 15))
     classes = rng.choice(
         ["vegetation", "soil", "dry_vegetation"], p=[0.45, 0.35, 0.2], size=len(seeds)
     )
@@ -130,7 +130,7 @@ def build_aerial_scene(library: SpectralLibrary, rng: np.random.Generator, size:
         a, b = library.draw(group, rng), library.draw(group, rng)
         mix = np.clip(texture[mask] * rng.uniform(0.3, 1.0), 0, 1)
         cube[:, mask] = a[:, None] * mix + b[:, None] * (1 - mix)
-    cube *= 1 + 0.12 * smooth_field(rng, fine, scale=rng.uniform(20, 80))  # moisture, relief
+    cube *= 1 + 0.12 * smooth_field(rng, fine, fine, scale=rng.uniform(20, 80))  # moisture, relief
     # water: a river or a pond
     if rng.random() < 0.35:
         if rng.random() < 0.5:
@@ -179,7 +179,9 @@ def build_aerial_scene(library: SpectralLibrary, rng: np.random.Generator, size:
         view[:, shadow & ~crown] *= rng.uniform(0.3, 0.5)
         lit = 0.8 + 0.3 * (-(wy * shadow_dy + wx * shadow_dx) / radius)
         view[:, crown] = library.draw("vegetation", rng)[:, None] * lit[crown]
-    cube *= rng.uniform(0.85, 1.05) + 0.05 * smooth_field(rng, fine, scale=200)  # illumination
+    cube *= rng.uniform(0.85, 1.05) + 0.05 * smooth_field(
+        rng, fine, fine, scale=200
+    )  # illumination
     cube = cube.reshape(len(WAVELENGTHS_NM), size, 2, size, 2).mean(axis=(2, 4))
     return np.clip(cube, 0.0, 1.0).astype(np.float32)
 
