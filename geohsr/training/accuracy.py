@@ -44,7 +44,7 @@ from geohsr.training.datasets.spectral_io import (
 )
 from geohsr.training.degradations import RealWorldDegradation
 from geohsr.training.evaluate import predict_image
-from geohsr.training.metrics import BRIGHT_FLOOR
+from geohsr.training.metrics import BRIGHT_FLOOR, mrae_bright, psnr, rmse
 
 #: Cameras of the Jiang et al. database left out of training the shipped weights.
 HELD_OUT_CAMERAS = ("Nikon D5100", "SONY NEX-5N", "Olympus E-PL2")
@@ -182,18 +182,15 @@ def image_metrics(
     exposure)."""
     p = pred[bands].astype(np.float64) / exposure
     t = target[bands].astype(np.float64) / exposure
-    bright = t >= BRIGHT_FLOOR
-    mrae = float((np.abs(p - t)[bright] / t[bright]).mean())
-    mse = float(np.mean((p - t) ** 2))
-    pixels = t.mean(axis=0) >= BRIGHT_FLOOR
+    pixels = t.mean(axis=0) >= BRIGHT_FLOOR  # SAM only where the spectrum is not dark
     pp, tt = p[:, pixels], t[:, pixels]
     cosine = (pp * tt).sum(0) / np.maximum(
         np.linalg.norm(pp, axis=0) * np.linalg.norm(tt, axis=0), 1e-300
     )
     return {
-        "mrae": mrae,
-        "rmse": mse**0.5,
-        "psnr": float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf"),
+        "mrae": mrae_bright(p, t),
+        "rmse": rmse(p, t),
+        "psnr": psnr(p, t),
         "sam": float(np.degrees(np.arccos(np.clip(cosine, -1, 1))).mean()),
     }
 
