@@ -26,13 +26,12 @@ import torch
 from torch import nn
 
 from geohsr.models import mxresnet
-from geohsr.models.baselines import fit_least_squares, root_polynomial_exponents
+from geohsr.models.baselines import root_polynomial_exponents
 from geohsr.models.registry import register_model
 from geohsr.models.unet import SpectralUnet
 from geohsr.spectral import N_BANDS
 from geohsr.spectral.metamer import (
     SATURATION_LEVEL,
-    fundamental_metamer_matrix,
     project_nonnegative,
 )
 
@@ -43,6 +42,16 @@ CHROMA_STD = (0.3, 0.3, 0.3)
 MIN_INTENSITY = 1e-12
 #: ridge of the closed-form base fits, relative to the feature scale
 BASE_RIDGE = 1e-6
+
+
+def ridge_fit(feats: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Ridge least squares ``(..., T, K)`` from terms ``(..., N, T)`` to targets ``(N, K)``,
+    with the ridge relative to the feature scale as in
+    :func:`~geohsr.models.baselines.fit_least_squares` (its torch, batched form)."""
+    gram = feats.transpose(-1, -2) @ feats  # (..., T, T)
+    lam = BASE_RIDGE * torch.diagonal(gram, dim1=-2, dim2=-1).mean(-1)
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+    return torch.linalg.solve(gram + lam[..., None, None] * eye, feats.transpose(-1, -2) @ targets)
 
 
 def root_polynomial_features(rgb: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
@@ -91,29 +100,28 @@ class ResidualSpectralModel(nn.Module):
         self.register_buffer("camera_known", torch.zeros((), dtype=torch.bool))
 
     # ------------------------------------------------------------------ classical base
+    def _reference_terms(self, css: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Root-polynomial terms ``(..., N, T)`` of the reference spectra rendered through each
+        normalised response ``css`` ``(..., 3, 31)``, and the spectra ``(N, 31)``; float64."""
+        spectra = self.reference_spectra.double()
+        rgb = torch.einsum("...cl,nl->...nc", css.double(), spectra)  # (..., N, 3)
+        return root_polynomial_features(rgb, self.exponents.double()), spectra
+
     def fit_base(self, css: torch.Tensor) -> torch.Tensor:
         """Base weights ``(..., T, 31)`` fitted on the reference spectra rendered through each
-        normalised response of ``css`` ``(..., 3, 31)``; several responses stacked along a
-        leading axis of ``(K, ..., 3, 31)`` may be fitted jointly with :meth:`fit_generic`."""
+        normalised response of ``css`` ``(..., 3, 31)`` (one fit per response)."""
         with torch.no_grad(), torch.autocast(css.device.type, enabled=False):
-            spectra = self.reference_spectra.double()  # (N, 31)
-            rgb = torch.einsum("...cl,nl->...nc", css.double(), spectra)  # (..., N, 3)
-            feats = root_polynomial_features(rgb, self.exponents.double())  # (..., N, T)
-            gram = feats.transpose(-1, -2) @ feats  # (..., T, T)
-            lam = BASE_RIDGE * torch.diagonal(gram, dim1=-2, dim2=-1).mean(-1)
-            eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
-            rhs = feats.transpose(-1, -2) @ spectra  # (..., T, 31)
-            return torch.linalg.solve(gram + lam[..., None, None] * eye, rhs).float()
+            feats, spectra = self._reference_terms(css)
+            return ridge_fit(feats, spectra).float()
 
     def fit_generic(self, css: np.ndarray) -> None:
         """Fit the generic base (camera unknown) on the reference spectra rendered through all
         normalised responses ``css`` ``(K, 3, 31)`` together, and make it the current base."""
-        spectra = self.reference_spectra.double().cpu().numpy()
-        exponents = self.exponents.double().cpu().numpy()
-        rgb = np.einsum("kcl,nl->knc", np.asarray(css, np.float64), spectra).reshape(-1, 3)
-        feats = np.prod(np.clip(rgb, 0, None)[:, None, :] ** exponents, axis=-1)
-        weights = fit_least_squares(feats, np.tile(spectra, (len(css), 1)), BASE_RIDGE)
-        self.generic_base_weight.copy_(torch.as_tensor(weights, dtype=torch.float32))
+        cameras = torch.as_tensor(np.asarray(css, np.float64), device=self.exponents.device)
+        with torch.no_grad():
+            feats, spectra = self._reference_terms(cameras)  # (K, N, T), (N, 31)
+            joint = ridge_fit(feats.reshape(-1, feats.shape[-1]), spectra.repeat(len(css), 1))
+        self.generic_base_weight.copy_(joint.float())
         self.set_camera(None)
 
     def set_reference_spectra(self, spectra: np.ndarray) -> None:
@@ -130,10 +138,10 @@ class ResidualSpectralModel(nn.Module):
             self.camera_known.fill_(False)
             return
         css = torch.as_tensor(np.asarray(css_normalised, np.float32), device=self.exponents.device)
-        self.base_weight.copy_(self.fit_base(css))
-        self.camera_css.copy_(css)
-        projector = fundamental_metamer_matrix(np.asarray(css_normalised, np.float64))
-        self.camera_projector.copy_(torch.as_tensor(projector, dtype=torch.float32))
+        weight, camera, projector = self._batch_cameras(css[None], None)
+        self.base_weight.copy_(weight[0])
+        self.camera_css.copy_(camera[0])
+        self.camera_projector.copy_(projector[0])
         self.camera_known.fill_(True)
 
     # ------------------------------------------------------------------ forward
