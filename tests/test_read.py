@@ -8,16 +8,16 @@ from geohsr.exceptions import InputError
 from geohsr.io.read import compute, open_raster, prepare_rgb, stretch_limits
 
 
-def test_uint8_is_divided_by_255_and_nodata_becomes_nan(tmp_path):
+def test_uint8_is_divided_by_255_and_nodata_in_all_bands_becomes_nan(tmp_path):
     data = gradient_rgb(40, 30)
     data[:, :5, :] = 0
-    data[0, 10, 10] = 0  # one band missing is enough to mask the pixel's input band
+    data[0, 10, 10] = 0  # nodata in one band only: valid for GDAL (dataset mask 255)
     path = write_raster(tmp_path / "rgb.tif", data, nodata=0)
     rgb, scaling = prepare_rgb(open_raster(path))
     values = compute(rgb)
     assert values.dtype == np.float32 and scaling.description == "uint8 / 255"
     assert np.isnan(values[:, :5]).all()
-    assert np.isnan(values[0, 10, 10]) and np.isfinite(values[1, 10, 10])
+    assert values[0, 10, 10] == 0 and np.isfinite(values[:, 10, 10]).all()
     np.testing.assert_allclose(values[:, 20:, :], data[:, 20:, :] / 255.0, rtol=1e-6)
 
 
@@ -29,11 +29,11 @@ def test_bands_pick_red_green_blue_from_a_multispectral_file(tmp_path):
 
 
 def test_wrong_band_count_names_the_fix(tmp_path):
-    path = write_raster(tmp_path / "ms.tif", np.zeros((4, 8, 8), np.uint8))
-    with pytest.raises(InputError, match="--bands R,G,B"):
+    path = write_raster(tmp_path / "ms.tif", np.zeros((4, 8, 8), np.uint16))
+    with pytest.raises(InputError, match="--bands R,G,B.*1 gray, 2 undefined"):
         prepare_rgb(open_raster(path))
     with pytest.raises(InputError, match="between 1 and 4"):
-        prepare_rgb(open_raster(path), bands=(1, 2, 5))
+        prepare_rgb(open_raster(path), bands=(1, 2, 5), scale=1)
 
 
 def test_uint16_needs_an_explicit_scale_or_stretch(tmp_path):

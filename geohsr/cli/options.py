@@ -59,7 +59,9 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
         callback=parse_numbers(float, 2),
         help="Percentile stretch low,high instead of --scale, e.g. 2,98 (or p2,p98).",
     ),
-    click.option("--nodata", type=float, help="Extra raw value to treat as missing."),
+    click.option(
+        "--nodata", type=float, help="Extra raw value: a pixel with it in every band is missing."
+    ),
     click.option(
         "--camera",
         default=None,

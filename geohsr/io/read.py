@@ -1,11 +1,13 @@
 """Read RGB imagery lazily and scale it to the model's input range [0, 1].
 
-Any GDAL raster opens through ``rioxarray.open_rasterio`` (dask-chunked, nodata masked
-to NaN, a lock for thread safety): GeoTIFF/COG, VRT, JP2, PNG/JPEG (without
-georeference the output simply has no CRS). Three bands are used as red, green, blue;
-``bands`` picks them from a multispectral file. Raw values become [0, 1] by the input
-dtype: uint8 / 255; anything else needs an explicit ``scale`` (divisor) or a percentile
-``stretch`` (computed on a decimated view, never the whole scene in memory).
+Any GDAL raster opens through ``rioxarray.open_rasterio`` (dask-chunked, a lock for thread
+safety): GeoTIFF/COG, VRT, JP2, PNG/JPEG (without georeference the output simply has no
+CRS). The bands are read as GDAL describes them (:mod:`geohsr.io.bands`): red, green and
+blue by colour interpretation (or position, or ``bands``), colour tables expanded, GDAL's
+dataset mask, the file's scale/offset. Values then become [0, 1] by the input dtype:
+uint8 / 255, values the file's scale/offset already made physical (reflectance) / 1;
+anything else needs an explicit ``scale`` (divisor) or a percentile ``stretch`` (computed
+on a decimated view, never the whole scene in memory).
 """
 
 from __future__ import annotations
@@ -17,16 +19,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
+import rasterio
 import rioxarray
 import xarray as xr
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
 
 from geohsr.exceptions import InputError
+from geohsr.io.bands import (
+    SOURCE_BANDS_ATTR,
+    SourceBands,
+    choose_rgb_bands,
+    read_source_bands,
+    source_bands_of,
+)
 from geohsr.spectral.encoding import decode_input
 
 #: the default divisor per raw dtype; other dtypes need --scale or --stretch
-DEFAULT_SCALES: dict[str, float] = {"uint8": 255.0}
+DEFAULT_SCALES: dict[str, float] = {"uint8": 255.0, "scaled": 1.0}
+#: lazy (y, x) coordinate holding a file's mask band (True = valid)
+VALID_COORD = "geohsr_valid"
 #: dask chunks of the input when none are given
 DEFAULT_CHUNKS = {"band": -1, "y": 512, "x": 512}
 #: pixels sampled (at most) to compute a percentile stretch
@@ -41,17 +55,24 @@ SCALE_HINT = (
 
 @dataclass(frozen=True)
 class InputScaling:
-    """``model_input = clip((raw - offset) / divisor, 0, 1)``; ``description`` is recorded
-    as provenance in the output."""
+    """``model_input = clip((value - offset) / divisor, 0, 1)``; ``description``, ``bands``
+    (which bands were used as red, green, blue and why) and ``mask`` (what marks missing
+    pixels) are recorded as provenance in the output."""
 
     offset: float
     divisor: float
     description: str
+    bands: str = ""
+    mask: str = ""
 
 
 def open_raster(path: str | Path, *, chunks: dict[str, int] | None = None) -> xr.DataArray:
-    """Open any GDAL raster lazily as ``(band, y, x)``, nodata masked to NaN.
+    """Open any GDAL raster lazily as raw ``(band, y, x)`` values (no masking or scaling yet).
 
+    What the bands mean (colour interpretation, scale/offset, nodata, colour table, mask
+    kind: :class:`~geohsr.io.bands.SourceBands`) is attached as
+    ``attrs["geohsr_source_bands"]``; an internal/external mask band becomes the lazy
+    ``(y, x)`` coordinate ``geohsr_valid``. :func:`prepare_rgb` applies them.
     Raises :class:`InputError` for a missing or unreadable file.
     """
     path = Path(path)
@@ -61,8 +82,15 @@ def open_raster(path: str | Path, *, chunks: dict[str, int] | None = None) -> xr
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             data = rioxarray.open_rasterio(
-                path, chunks=chunks or DEFAULT_CHUNKS, masked=True, lock=threading.Lock()
+                path,
+                chunks=chunks or DEFAULT_CHUNKS,
+                masked=False,
+                mask_and_scale=False,
+                lock=threading.Lock(),
             )
+            if isinstance(data, xr.DataArray):
+                with rasterio.open(path) as dataset:
+                    source = read_source_bands(dataset)
     except (RasterioError, OSError) as err:
         raise InputError(
             f"cannot read {str(path)!r} as a raster ({err}); give a GeoTIFF/COG, VRT, JP2, "
@@ -72,33 +100,32 @@ def open_raster(path: str | Path, *, chunks: dict[str, int] | None = None) -> xr
         raise InputError(
             f"{str(path)!r} holds several subdatasets; open one of them (see `gdalinfo`)"
         )
+    data.attrs[SOURCE_BANDS_ATTR] = source
+    if source.mask == "per_dataset":
+        data = data.assign_coords({VALID_COORD: (("y", "x"), lazy_dataset_mask(path, data))})
     return data
+
+
+def lazy_dataset_mask(path: Path, data: xr.DataArray) -> da.Array:
+    """GDAL's dataset mask of ``path`` (True = valid) as a dask array chunked like ``data``;
+    each chunk is read through its own rasterio handle (thread-safe)."""
+    y_chunks, x_chunks = (
+        data.chunks[1:] if data.chunks else ((data.sizes["y"],), (data.sizes["x"],))
+    )
+
+    def read_chunk(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        (row0, row1), (col0, col1) = block_info[0]["array-location"]
+        with rasterio.open(path) as dataset:
+            mask = dataset.dataset_mask(window=Window(col0, row0, col1 - col0, row1 - row0))
+        return mask > 0
+
+    template = da.zeros(data.shape[1:], dtype=bool, chunks=(y_chunks, x_chunks))
+    return da.map_blocks(read_chunk, template, dtype=bool)
 
 
 def source_dtype(data: xr.DataArray) -> str:
     """The raw dtype of the pixels (before NaN masking made them float)."""
     return str(data.encoding.get("rasterio_dtype", data.encoding.get("dtype", data.dtype)))
-
-
-def select_bands(data: xr.DataArray, bands: Sequence[int] | None) -> xr.DataArray:
-    """The red, green, blue bands of ``(band, y, x)`` data; ``bands`` are 1-based indexes.
-
-    Without ``bands`` the data must have exactly 3 bands.
-    """
-    count = data.sizes["band"]
-    if bands is None:
-        if count != 3:
-            raise InputError(
-                f"input has {count} band(s), not 3; choose the red, green and blue bands "
-                "with --bands R,G,B (1-based, e.g. --bands 3,2,1)"
-            )
-        return data
-    if len(bands) != 3 or any(not 1 <= b <= count for b in bands):
-        raise InputError(
-            f"--bands {','.join(map(str, bands))} must name 3 bands between 1 and {count} "
-            "(red, green, blue; e.g. --bands 3,2,1)"
-        )
-    return data.isel(band=[b - 1 for b in bands])
 
 
 def input_scaling(
@@ -124,7 +151,8 @@ def input_scaling(
         scale = DEFAULT_SCALES[dtype]
     if not scale > 0:
         raise InputError(f"--scale must be positive, got {scale}")
-    return InputScaling(0.0, float(scale), f"{dtype} / {scale:g}")
+    name = "values" if dtype == "scaled" else dtype
+    return InputScaling(0.0, float(scale), f"{name} / {scale:g}")
 
 
 def stretch_limits(data: xr.DataArray, percentiles: tuple[float, float]) -> tuple[float, float]:
@@ -156,11 +184,15 @@ def prepare_rgb(
     nodata: float | None = None,
     encoding: str = "linear",
 ) -> tuple[xr.DataArray, InputScaling]:
-    """Raw ``(band, y, x)`` data -> lazy float32 linear RGB in [0, 1] (NaN where nodata).
+    """Raw ``(band, y, x)`` data -> lazy float32 linear RGB in [0, 1] (NaN where masked).
 
-    ``nodata``: a raw value to treat as missing in addition to the file's own nodata.
-    ``encoding``: ``linear`` or ``srgb`` (the sRGB curve is removed after scaling, see
-    :mod:`geohsr.spectral.encoding`). Used by both the command line and the ``.hsr`` accessor.
+    In this order, as GDAL defines them (:mod:`geohsr.io.bands`): a colour table is
+    expanded to RGB; red, green, blue are picked by ``bands`` (1-based), else by colour
+    interpretation, else by position; the validity mask is GDAL's dataset mask (mask band,
+    alpha, or nodata in **all** bands; ``nodata`` adds a raw value treated the same way);
+    the file's scale/offset give physical values; ``scale``/``stretch`` (or the dtype
+    default) map them to [0, 1]; ``encoding`` ``srgb`` removes the sRGB curve
+    (:mod:`geohsr.spectral.encoding`). Used by both the command line and the accessor.
     """
     if data.ndim != 3 or "band" not in data.dims:
         raise InputError(
@@ -168,10 +200,31 @@ def prepare_rgb(
             "(e.g. da.rename({'channel': 'band'}))"
         )
     data = data.transpose("band", ...)
-    rgb = select_bands(data, bands)
-    dtype = source_dtype(rgb)
-    if nodata is not None:
-        rgb = rgb.where(rgb != nodata)
+    source = source_bands_of(data)
+    dtype = source_dtype(data)
+    valid = valid_mask(data, source, extra_nodata=nodata)
+    if source.is_paletted:
+        if bands is not None:
+            raise InputError(
+                "the input is a paletted image: geohsr expands its colour table to RGB "
+                "itself; drop --bands"
+            )
+        rgb, palette_valid = expand_palette(data, source.colormap)
+        valid = palette_valid if valid is None else valid & palette_valid
+        chosen, band_note = (
+            (1, 2, 3),
+            "colour table expanded to RGB (like gdal_translate -expand rgb)",
+        )
+        dtype = "uint8"
+    else:
+        chosen, band_note = choose_rgb_bands(source, bands)
+        rgb = data.isel(band=[b - 1 for b in chosen])
+        rgb = _fill_partial_nan(rgb, source.nodata)
+        if source.is_scaled:
+            rgb = apply_file_scaling(rgb, source, chosen)
+            dtype = "scaled"
+    if valid is not None:
+        rgb = rgb.where(valid)
     scaling = input_scaling(rgb, scale=scale, stretch=stretch, dtype=dtype)
     scaled = ((rgb.astype(np.float32) - scaling.offset) / scaling.divisor).clip(0.0, 1.0)
     scaled = scaled.astype(np.float32)
@@ -183,9 +236,106 @@ def prepare_rgb(
             dask="parallelized",
             output_dtypes=[np.float32],
         )
+    scaled = scaled.drop_vars(VALID_COORD, errors="ignore")
     scaled.attrs = {}
     scaled.encoding = {}
-    return scaled, scaling
+    description = scaling.description
+    if dtype == "scaled":
+        description = f"{_scaling_note(source, chosen)}, then {description}"
+    return scaled, InputScaling(
+        scaling.offset, scaling.divisor, description, band_note, _mask_note(source, nodata)
+    )
+
+
+def valid_mask(
+    data: xr.DataArray, source: SourceBands, *, extra_nodata: float | None = None
+) -> xr.DataArray | None:
+    """GDAL's dataset mask of raw ``(band, y, x)`` data as a lazy ``(y, x)`` bool array
+    (``None``: every pixel valid). NaN in every band (data opened ``masked=True``) also
+    counts as missing."""
+    masks = []
+    if VALID_COORD in data.coords:
+        masks.append(data[VALID_COORD])
+    if source.mask == "alpha" and source.band_of("alpha") is not None:
+        masks.append(data.isel(band=source.band_of("alpha") - 1) > 0)
+    for value in (source.nodata if source.mask == "nodata" else None, extra_nodata):
+        if value is not None:
+            masks.append(~_equals(data, value).all("band"))
+    if data.dtype.kind == "f":
+        masks.append(data.notnull().any("band"))
+    if not masks:
+        return None
+    valid = masks[0]
+    for mask in masks[1:]:
+        valid = valid & mask
+    return valid.drop_vars([c for c in valid.coords if c not in ("y", "x")])
+
+
+def _equals(data: xr.DataArray, value: float) -> xr.DataArray:
+    return data.isnull() if np.isnan(value) else data == value
+
+
+def _fill_partial_nan(rgb: xr.DataArray, nodata: float | None) -> xr.DataArray:
+    """Bands masked to NaN one by one (``masked=True``) get their raw nodata value back, so a
+    pixel missing in only some bands is read as GDAL reads it."""
+    if rgb.dtype.kind != "f" or nodata is None or np.isnan(nodata):
+        return rgb
+    return rgb.fillna(nodata)
+
+
+def expand_palette(data: xr.DataArray, lut: np.ndarray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Paletted ``(1, y, x)`` indexes -> ``(3, y, x)`` RGB (0-255) and the validity of each
+    pixel (colour table alpha > 0), like ``gdal_translate -expand rgb``."""
+
+    def lookup(indexes: np.ndarray) -> np.ndarray:
+        indexes = np.asarray(indexes)
+        inside = (indexes >= 0) & (indexes < len(lut))
+        rgba = lut[np.where(inside, indexes, 0).astype(np.intp)]
+        rgba[~inside] = 0
+        return rgba
+
+    rgba = xr.apply_ufunc(
+        lookup,
+        data.isel(band=0, drop=True),
+        dask="parallelized",
+        output_core_dims=[["rgba"]],
+        output_dtypes=[np.uint8],
+        dask_gufunc_kwargs={"output_sizes": {"rgba": 4}},
+    )
+    rgb = rgba.isel(rgba=slice(0, 3)).rename(rgba="band").transpose("band", "y", "x")
+    rgb = rgb.assign_coords(band=[1, 2, 3])
+    rgb.attrs = {k: v for k, v in data.attrs.items() if k != SOURCE_BANDS_ATTR}
+    return rgb, rgba.isel(rgba=3, drop=True) > 0
+
+
+def apply_file_scaling(
+    rgb: xr.DataArray, source: SourceBands, chosen: Sequence[int]
+) -> xr.DataArray:
+    """``raw * scale + offset`` per band, with the file's values for the ``chosen`` bands
+    (what rioxarray's ``mask_and_scale`` and GDAL's unscaling do)."""
+    scales = xr.DataArray(np.array([source.scales[b - 1] for b in chosen]), dims="band")
+    offsets = xr.DataArray(np.array([source.offsets[b - 1] for b in chosen]), dims="band")
+    scaled = rgb.astype(np.float64) * scales.values[:, None, None] + offsets.values[:, None, None]
+    return scaled.astype(np.float32)
+
+
+def _scaling_note(source: SourceBands, chosen: Sequence[int]) -> str:
+    pairs = {(source.scales[b - 1], source.offsets[b - 1]) for b in chosen}
+    if len(pairs) == 1:
+        ((factor, offset),) = pairs
+        return f"raw x {factor:g} + {offset:g} (the file's scale/offset)"
+    return "raw x scale + offset per band (the file's scale/offset)"
+
+
+def _mask_note(source: SourceBands, extra_nodata: float | None) -> str:
+    if source.mask == "nodata" and source.nodata is not None:
+        note = f"nodata {source.nodata:g} in all bands"
+    else:
+        note = {"per_dataset": "the file's mask band", "alpha": "the alpha band (0 = missing)"}
+        note = note.get(source.mask, "none")
+    if extra_nodata is not None:
+        note = f"{note}; value {extra_nodata:g} in all bands"
+    return note
 
 
 def compute(data: xr.DataArray) -> np.ndarray:
