@@ -65,7 +65,7 @@ def test_options_reach_the_pipeline(tmp_path, weights):
 
     with rasterio.open(out) as cog:
         tags = cog.tags()
-        assert cog.dtypes[0] == "uint16" and tags["INPUT_BANDS"] == "3,2,1"
+        assert cog.dtypes[0] == "uint16" and tags["INPUT_BANDS"] == "3,2,1 (--bands)"
         assert tags["INPUT_SCALING"].startswith("stretch p2-p98")
 
 
