@@ -1,0 +1,114 @@
+"""STAC Items / Collections and QGIS true-colour styles of output cubes."""
+
+import json
+from xml.etree import ElementTree as ET
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+from scene_fixtures import CRS, TRANSFORM, gradient_rgb, save_model, write_raster
+
+from geohsr.inference.options import ReconstructOptions
+from geohsr.inference.predictor import Predictor
+from geohsr.inference.scene import reconstruct_scene
+from geohsr.io.qgis_style import style_path, true_colour_bands, write_style
+from geohsr.io.stac import item_path, write_collection, write_item
+from geohsr.models import create_model
+
+OPTIONS = ReconstructOptions(tile=64, overlap=16, batch_size=2, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def cubes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cubes")
+    weights = save_model(create_model("scene_test_linear"), folder / "t.safetensors")
+    predictor = Predictor.from_weights(weights, device="cpu", batch_size=2)
+    source = write_raster(folder / "scene.tif", gradient_rgb(70, 90))
+    with rasterio.open(source, "r+") as dataset:
+        dataset.update_tags(TIFFTAG_DATETIME="2024:06:01 10:30:00")
+    outputs = {}
+    for name in ("cube.tif", "cubez.zarr"):
+        outputs[name] = reconstruct_scene(
+            source, folder / name, predictor=predictor, options=OPTIONS, progress=False
+        ).output
+    return source, outputs
+
+
+def test_item_describes_the_cog_and_validates_offline(cubes):
+    from stac_pydantic import Item
+
+    source, outputs = cubes
+    path = write_item(outputs["cube.tif"], source=source)
+    assert path == item_path(outputs["cube.tif"]) and path.name == "cube.json"
+    document = json.loads(path.read_text())
+    Item.model_validate(document)  # core schema, no network
+    props = document["properties"]
+    assert props["proj:code"] == CRS and props["proj:shape"] == [70, 90]
+    assert props["proj:transform"] == list(TRANSFORM)[:6]
+    assert props["datetime"].startswith("2024-06-01T10:30:00")
+    assert props["processing:software"]["geohsr"] and len(props["geohsr:weights_sha256"]) == 64
+    asset = document["assets"]["data"]
+    assert asset["href"] == "./cube.tif"
+    bands = asset["eo:bands"]
+    assert len(bands) == 31 and bands[0]["center_wavelength"] == pytest.approx(0.4)
+    assert bands[30]["center_wavelength"] == pytest.approx(0.7)
+    assert all(b["full_width_half_max"] == pytest.approx(0.01) for b in bands)
+    assert asset["raster:bands"][0] == {
+        "nodata": "nan",
+        "data_type": "float32",
+        "spatial_resolution": 10.0,
+    }
+    (link,) = [lk for lk in document["links"] if lk["rel"] == "derived_from"]
+    assert link["href"] == "scene.tif"  # relative: no machine path
+    west, south, east, north = document["bbox"]
+    assert west < east and south < north and -180 <= west <= 180
+
+
+def test_odc_stac_loads_the_cog_through_the_item(cubes):
+    odc_stac = pytest.importorskip("odc.stac")
+    source, outputs = cubes
+    item = pystac.Item.from_file(str(write_item(outputs["cube.tif"], source=source)))
+    names = [f"{w} nm" for w in (400, 550, 700)]
+    loaded = odc_stac.load([item], bands=names).isel(time=0)
+    with rasterio.open(outputs["cube.tif"]) as dataset:
+        assert loaded.odc.crs == dataset.crs
+        assert tuple(loaded.odc.geobox.affine)[:6] == tuple(dataset.transform)[:6]
+        for name, band in zip(names, (1, 16, 31), strict=True):
+            np.testing.assert_array_equal(loaded[name].values, dataset.read(band))
+
+
+def test_collection_over_a_batch_reads_back_every_item(cubes):
+    source, outputs = cubes
+    for output in outputs.values():
+        write_item(output, source=source)
+    folder = outputs["cube.tif"].parent
+    path = write_collection(
+        list(outputs.values()), folder, collection_id="run", description="test batch"
+    )
+    collection = pystac.Collection.from_file(str(path))
+    items = {item.id: item for item in collection.get_items()}
+    assert set(items) == {"cube", "cubez"}
+    assert items["cubez"].assets["data"].media_type == "application/vnd+zarr"
+    assert collection.extent.spatial.bboxes[0] == items["cube"].bbox
+
+
+def test_qml_style_picks_true_colour_bands_and_a_2_98_cut(cubes):
+    _, outputs = cubes
+    for output in outputs.values():
+        path = write_style(output)
+        assert path == style_path(output) and path.suffix == ".qml"
+        renderer = ET.parse(path).getroot().find("pipe/rasterrenderer")
+        assert renderer.get("type") == "multibandcolor"
+        bands = [int(renderer.get(k)) for k in ("redBand", "greenBand", "blueBand")]
+        assert bands == list(true_colour_bands()) == [25, 16, 7]
+        origin = renderer.find("minMaxOrigin")
+        assert origin.findtext("limits") == "CumulativeCut"
+        assert float(origin.findtext("cumulativeCutLower")) == 0.02
+        with rasterio.open(outputs["cube.tif"]) as dataset:
+            for name, band in zip(("red", "green", "blue"), bands, strict=True):
+                values = dataset.read(band).ravel()
+                low, high = np.quantile(values[np.isfinite(values)], [0.02, 0.98])
+                enhancement = renderer.find(f"{name}ContrastEnhancement")
+                assert float(enhancement.findtext("minValue")) == pytest.approx(low, rel=1e-5)
+                assert float(enhancement.findtext("maxValue")) == pytest.approx(high, rel=1e-5)
