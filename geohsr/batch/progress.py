@@ -1,4 +1,5 @@
-"""Terminal progress of a batch: an overall bar, a bar per running scene, a line per scene."""
+"""Progress of a batch: a line per finished scene, and on a terminal an overall bar and a
+bar per running scene (never bars in a log file)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from geohsr.batch.report import SceneRecord
+from geohsr.inference.progress import stderr_is_terminal
 
 
 class BatchProgress:
@@ -17,11 +19,15 @@ class BatchProgress:
     The overall bar counts finished scenes (the ``complete`` ones, skipped, start it off);
     scene bars count the windows of scenes being reconstructed and are fed by dask events
     (:meth:`on_event`, called from the client's event thread); :meth:`finished` closes a
-    scene's bar and prints its one-line outcome. ``enabled=False`` prints nothing at all.
+    scene's bar and prints its one-line outcome. ``enabled=False`` prints nothing at all;
+    ``bars`` (default: when stderr is a terminal) shows the bars, otherwise only the lines.
     """
 
-    def __init__(self, total: int, *, complete: int = 0, enabled: bool = True) -> None:
+    def __init__(
+        self, total: int, *, complete: int = 0, enabled: bool = True, bars: bool | None = None
+    ) -> None:
         self.enabled = enabled
+        self.bars = enabled and (stderr_is_terminal() if bars is None else bars)
         self._lock = threading.Lock()
         self._scene_bars: dict[str, tqdm] = {}
         self._overall = tqdm(
@@ -30,7 +36,7 @@ class BatchProgress:
             desc="scenes",
             unit="scene",
             position=0,
-            disable=not enabled,
+            disable=not self.bars,
             file=sys.stderr,
             dynamic_ncols=True,
         )
@@ -43,7 +49,7 @@ class BatchProgress:
         """Handle one ``(timestamp, {"scene", "done", "total"})`` progress event."""
         _, message = event
         with self._lock:
-            if not self.enabled:
+            if not self.bars:
                 return
             bar = self._scene_bars.get(message["scene"])
             if bar is None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from geohsr.io.output import write_text_atomically
 
 #: file name of the JSON report written into the output folder
 REPORT_FILENAME = "geohsr_batch_report.json"
@@ -47,6 +47,8 @@ class BatchReport:
     weights: str
     started_at: str
     extra: dict[str, Any] = field(default_factory=dict)
+    #: where :func:`~geohsr.batch.batch_reconstruct` wrote it (``None``: not written)
+    path: Path | None = None
 
     def with_status(self, status: SceneStatus) -> list[SceneRecord]:
         """Records whose status is ``status``, in input order."""
@@ -91,13 +93,10 @@ class BatchReport:
         }
 
     def write_json(self, out_dir: str | Path) -> Path:
-        """Write the report to ``<out_dir>/geohsr_batch_report.json`` atomically; its path."""
+        """Write the report to ``<out_dir>/geohsr_batch_report.json`` atomically (mode 0666
+        minus the umask); its path. Raises :class:`OutputError` when it cannot be written."""
         path = Path(out_dir) / REPORT_FILENAME
-        fd, tmp = tempfile.mkstemp(prefix=f".{REPORT_FILENAME}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
+        write_text_atomically(path, json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     def summary_text(self) -> str:

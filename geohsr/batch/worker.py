@@ -116,7 +116,9 @@ def reconstruct_scene_task(
     """Reconstruct one scene on the current worker and say what happened.
 
     ``overwrite`` replaces an existing output; otherwise an interrupted Zarr output is
-    resumed. Raises only :data:`TRANSIENT_ERRORS` (for dask to retry).
+    resumed and an interrupted GeoTIFF redone. Raises only :data:`TRANSIENT_ERRORS` (for
+    dask to retry); an :class:`OutputError` (output locked by another run, full or
+    read-only disk) fails the scene at once.
     """
     from geohsr.inference.scene import reconstruct_scene
 
@@ -124,20 +126,22 @@ def reconstruct_scene_task(
     started = time.perf_counter()
     record = SceneRecord(job.name, job.scene.location, str(job.output), "failed")
     record.worker = str(worker.name)
+    is_zarr = job.output.suffix == ".zarr"
     try:
         result = reconstruct_scene(
             job.scene.location,
             job.output,
             predictor=worker_predictor(),
             options=scene_options(job, options),
-            overwrite=overwrite,
-            resume=not overwrite and job.output.suffix == ".zarr",
+            # a GeoTIFF cannot resume: one missing at the destination is written afresh
+            overwrite=overwrite or (not is_zarr and not job.output.exists()),
+            resume=not overwrite and is_zarr,
             progress=_ProgressEvents(worker, job.name),
         )
     except TRANSIENT_ERRORS:
         raise
     except GeoHSRError as err:
-        record.error = f"{type(err).__name__}: {err}"
+        record.error = f"{type(err).__name__}: {batch_wording(str(err))}"
     except Exception as err:  # one broken scene must not stop the batch: record it
         record.error = f"{type(err).__name__}: {err}"
         record.traceback = traceback.format_exc()
@@ -146,6 +150,12 @@ def reconstruct_scene_task(
         record.megapixels = result.megapixels
     record.seconds = time.perf_counter() - started
     return record
+
+
+def batch_wording(message: str) -> str:
+    """A scene error as a batch user acts on it: rerunning the batch resumes Zarr outputs by
+    itself (``batch`` has no ``--resume``)."""
+    return message.replace("rerun with --resume", "rerun the batch")
 
 
 def scene_options(job: SceneJob, options: ReconstructOptions) -> ReconstructOptions:

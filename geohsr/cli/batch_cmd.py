@@ -79,7 +79,9 @@ def batch(
     path per line; CSV: a 'path' and an optional 'name' column) or STAC item JSON files
     (their RGB asset). Scene NAME is written to OUT_DIR/NAME.zarr (or .tif). Re-running
     the same command skips finished scenes and redoes missing or failed ones; a failing
-    scene is reported and does not stop the others. Exit code 1 if any scene failed.
+    scene is reported and does not stop the others. Exit code 1 if any scene failed, 2 if
+    the batch could not run (e.g. another batch is writing into OUT_DIR). Progress bars
+    show on a terminal only; logs get one line per scene.
     """
     from geohsr.batch import REPORT_FILENAME, ClusterOptions, batch_reconstruct
 
@@ -101,7 +103,13 @@ def batch(
         show_progress=not quiet,
         log=None if quiet else lambda line: click.echo(line, err=True),
     )
+    if report.path is None:
+        click.echo(
+            f"nothing to do: all {len(report.records)} outputs in {out_dir} are complete "
+            f"(--overwrite redoes them); {out_dir / REPORT_FILENAME} is left as it was"
+        )
+        return
     click.echo(report.summary_text())
-    click.echo(f"report: {out_dir / REPORT_FILENAME}")
+    click.echo(f"report: {report.path}")
     if not report.ok:
         ctx.exit(1)

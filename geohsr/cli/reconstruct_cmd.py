@@ -11,15 +11,20 @@ from geohsr.cli.options import options_from_params, reconstruct_options
 @click.argument("src", type=click.Path(path_type=str))
 @click.argument("dst", type=click.Path(path_type=str))
 @reconstruct_options
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted .zarr run.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing output, or start again over an interrupted run's DST.partial.",
+)
+@click.option("--resume", is_flag=True, help="Continue an interrupted .zarr run (DST.partial).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def reconstruct(src: str, dst: str, overwrite: bool, resume: bool, quiet: bool, **params) -> None:
     """Reconstruct a 31-band cube (400-700 nm) from the RGB raster SRC into DST.
 
     DST ends in .zarr (Zarr) or .tif (Cloud-Optimised GeoTIFF); it keeps SRC's CRS and
-    pixel grid. Masked/nodata pixels become NaN (or 65535 with --dtype uint16). The
-    progress bar shows on a terminal only.
+    pixel grid (or its ground control points / RPCs; --warp resamples to a map grid).
+    Masked/nodata pixels become NaN (or 65535 with --dtype uint16). The progress bar shows
+    on a terminal only.
     """
     from geohsr.inference.scene import reconstruct_scene
 
@@ -41,5 +46,11 @@ def reconstruct(src: str, dst: str, overwrite: bool, resume: bool, quiet: bool, 
         f"{result.n_windows} windows in {result.seconds:.1f} s "
         f"({result.megapixels_per_s:.2f} MP/s)"
     )
-    if result.crs is None:
+    if result.georeference in ("gcps", "rpcs"):
+        kind = "ground control points" if result.georeference == "gcps" else "RPCs"
+        click.echo(
+            f"note: the input is georeferenced by {kind} only; the output keeps them (no map "
+            "grid). For a map grid pass --warp CRS (e.g. --warp EPSG:32633 or --warp gcps)"
+        )
+    elif result.crs is None:
         click.echo("note: the input has no CRS, so the output is not georeferenced either")

@@ -12,6 +12,14 @@ from tqdm import tqdm
 ProgressArg = bool | None | Callable[[int, int], None]
 
 
+def stderr_is_terminal() -> bool:
+    """True when stderr is a terminal: progress bars go there only, never into logs."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
+
+
 class Progress:
     """Counts finished windows and output pixels.
 
@@ -25,7 +33,7 @@ class Progress:
         self.pixels = 0
         self.started = time.perf_counter()
         self.callback = progress if callable(progress) else None
-        show = sys.stderr.isatty() if progress is None else progress is True
+        show = stderr_is_terminal() if progress is None else progress is True
         self.bar = (
             tqdm(
                 total=total_windows,

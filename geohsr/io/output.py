@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from geohsr.exceptions import OutputError
@@ -13,6 +18,24 @@ from geohsr.io.cube import COMPLETE_ATTR, COMPLETE_TAG
 FORMATS = {".zarr": "zarr", ".tif": "cog", ".tiff": "cog"}
 #: suffix of the temporary path an output is written to before the final rename
 PARTIAL_SUFFIX = ".partial"
+#: suffix of the COG being converted from the scratch ``.partial`` GTiff
+COG_SUFFIX = ".cog"
+#: what to do about a write error, by errno
+WRITE_FIXES = {
+    errno.ENOSPC: "free some space or write to another disk",
+    errno.EDQUOT: "free some of your quota or write to another disk",
+    errno.EFBIG: "write to a file system that allows larger files",
+    errno.EROFS: "choose an output on a writable disk",
+    errno.EACCES: "choose a folder you can write to, or fix its permissions",
+    errno.EPERM: "choose a folder you can write to, or fix its permissions",
+}
+#: GDAL messages carry no errno: recognise the common ones by their text
+GDAL_ERRNOS = {
+    "no space left": errno.ENOSPC,
+    "disk quota": errno.EDQUOT,
+    "read-only file system": errno.EROFS,
+    "permission denied": errno.EACCES,
+}
 
 
 def output_format(path: str | Path) -> str:
@@ -57,18 +80,28 @@ def is_complete_output(path: str | Path) -> bool:
         return False
 
 
-def check_output(path: Path, *, overwrite: bool, resume: bool) -> None:
-    """Refuse an existing output unless ``overwrite`` (or ``resume`` of a finished one)."""
-    output_format(path)
+def partial_paths(path: str | Path) -> tuple[Path, ...]:
+    """Every temporary path a run on ``path`` may leave: ``.partial`` (and ``.partial.cog``)."""
+    partial = partial_path(path)
+    if output_format(path) == "zarr":
+        return (partial,)
+    return partial, partial.with_name(partial.name + COG_SUFFIX)
+
+
+def check_options(path: Path, *, overwrite: bool, resume: bool) -> str:
+    """The output format of ``path``; refuses ``resume`` with ``overwrite`` or with a .tif."""
+    fmt = output_format(path)
     if resume and overwrite:
         raise OutputError(
             "--resume continues an interrupted run; do not combine it with --overwrite"
         )
-    if path.exists() and not overwrite and not (resume and is_complete_output(path)):
-        raise OutputError(
-            f"{str(path)!r} already exists; pass --overwrite to replace it or choose "
-            "another output name"
-        )
+    if resume and fmt != "zarr":
+        raise OutputError("--resume works for .zarr output only; rerun the .tif from scratch")
+    return fmt
+
+
+def make_output_folder(path: Path) -> None:
+    """Create the folder of output ``path`` (and its parents) if missing."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -76,6 +109,120 @@ def check_output(path: Path, *, overwrite: bool, resume: bool) -> None:
             f"cannot create the output folder {str(path.parent)!r} ({err.strerror}); "
             "choose a writable location"
         ) from err
+
+
+def check_output(path: Path, *, overwrite: bool, resume: bool) -> None:
+    """Refuse an existing output unless ``overwrite`` (or ``resume`` of a finished one), and
+    an interrupted run's ``.partial`` unless ``resume`` or ``overwrite``.
+
+    Call it while holding the output's lock (:func:`geohsr.io.lock.output_lock`): a
+    ``.partial`` found then was left by a run that is over.
+    """
+    fmt = check_options(path, overwrite=overwrite, resume=resume)
+    if path.exists() and not overwrite and not (resume and is_complete_output(path)):
+        raise OutputError(
+            f"{str(path)!r} already exists; pass --overwrite to replace it or choose "
+            "another output name"
+        )
+    if overwrite or resume:
+        return
+    left = [p for p in partial_paths(path) if p.exists()]
+    if left:
+        fix = (
+            "pass --resume to continue or --overwrite to start again"
+            if fmt == "zarr"
+            else "pass --overwrite to start again (.tif output cannot resume)"
+        )
+        raise OutputError(f"an interrupted run left {left[0]}: {fix}")
+
+
+def remove_partials(path: Path) -> None:
+    """Delete what an earlier, interrupted run on ``path`` left behind."""
+    for partial in partial_paths(path):
+        remove(partial)
+
+
+def write_error(path: str | Path, err: Exception, *, resumable: bool = False) -> OutputError:
+    """A one-line :class:`OutputError` for ``err`` (an ``OSError`` or a rasterio/GDAL error)
+    raised while writing ``path``: what failed and what to do about it.
+
+    ``resumable``: a Zarr ``.partial`` stays behind that ``--resume`` can continue.
+    """
+    code = getattr(err, "errno", None)
+    if "previous exception" in str(err) and err.__cause__ is not None:
+        err = err.__cause__  # rasterio's "Write failed. See previous exception for details."
+    text = " ".join(str(getattr(err, "strerror", None) or err).split())
+    if code not in WRITE_FIXES:
+        code = next((c for key, c in GDAL_ERRNOS.items() if key in text.lower()), code)
+    if code not in WRITE_FIXES:
+        code = diagnose_folder(Path(path).parent) or code
+    if code in WRITE_FIXES:
+        reason, fix = os.strerror(code), WRITE_FIXES[code]
+    else:
+        reason, fix = text or type(err).__name__, "check that the output location is writable"
+        fix += " and has free space"
+    if resumable and code in (errno.ENOSPC, errno.EDQUOT):
+        fix += ", then rerun with --resume to continue"
+    return OutputError(f"cannot write {path}: {reason}; {fix}")
+
+
+#: free space (bytes) below which a failed write is put down to a full disk (a GeoTIFF
+#: block of 512 x 512 pixels x 31 float32 bands is 32 MiB)
+NEARLY_FULL_BYTES = 64 << 20
+
+
+def diagnose_folder(folder: Path) -> int | None:
+    """Why writing into ``folder`` may have failed when the error does not say (GDAL's
+    "Write failed"): ``EROFS``, ``EACCES`` or ``ENOSPC`` (under 64 MiB free), else ``None``."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return errno.EROFS
+    if not os.access(folder, os.W_OK):
+        return errno.EACCES
+    if stats.f_bavail * stats.f_frsize < NEARLY_FULL_BYTES:
+        return errno.ENOSPC
+    return None
+
+
+@contextmanager
+def output_errors(path: str | Path, *, resumable: bool = False) -> Iterator[None]:
+    """Turn file-system and GDAL errors raised in the block, while writing output ``path``,
+    into :func:`write_error`. Unless ``resumable``, what the run left (its ``.partial``)
+    is deleted first: it cannot be continued and may fill the disk."""
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    try:
+        yield
+    except OutputError:
+        raise
+    except (OSError, RasterioError, CPLE_BaseError) as err:
+        error = write_error(path, err, resumable=resumable)  # before freeing any space
+        if not resumable:
+            with suppress(OSError):
+                remove_partials(Path(path))
+        raise error from err
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so readers see the
+    old or the new content, never a mix. The file gets mode 0666 minus the umask (like any
+    new file). File-system errors become :func:`write_error`."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        with suppress(OSError):
+            tmp.unlink()
+        raise write_error(path, err) from err
 
 
 def remove(path: Path) -> None:

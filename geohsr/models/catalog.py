@@ -1,14 +1,31 @@
-"""What the registry offers: parameter counts and shipped weights per model."""
+"""What the registry offers: parameter counts and shipped weights per model.
+
+Listing needs no torch: the built-in models' parameter counts are recorded in
+:data:`BUILTIN_PARAMETERS` (a test checks them against the registry) and the shipped
+weights are read from the safetensors headers. Only models registered at run time by other
+code (which has imported torch already) are counted by building them.
+"""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-import torch
-
 from geohsr.exceptions import WeightsError
-from geohsr.models.registry import create_model, list_models
-from geohsr.models.weights import pretrained_dir, read_metadata
+from geohsr.models.header import SHIPPED_SUFFIX, pretrained_dir, read_header_metadata
+
+#: parameter count of every built-in registry model at its default configuration
+BUILTIN_PARAMETERS: dict[str, int] = {
+    "linear": 124,
+    "mxr_unet18": 31_355_146,
+    "mxr_unet18_rpr": 31_355_147,
+    "mxr_unet34": 41_463_306,
+    "mxr_unet34_rpr": 41_463_307,
+    "mxr_unet50": 342_105_546,
+    "resnet_unet34": 41_416_362,
+    "rpr2": 186,
+    "rpr3": 403,
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +42,10 @@ def count_parameters(name: str, **overrides: object) -> int:
 
     The model is built on torch's ``meta`` device, so even mxr_unet50 (342M) costs no memory.
     """
+    import torch
+
+    from geohsr.models.registry import create_model
+
     with torch.device("meta"):
         model = create_model(name, **overrides)
     return sum(p.numel() for p in model.parameters())
@@ -33,19 +54,31 @@ def count_parameters(name: str, **overrides: object) -> int:
 def shipped_weights_by_model() -> dict[str, list[str]]:
     """Model name -> names of the shipped weights files made for it (unreadable files skipped)."""
     by_model: dict[str, list[str]] = {}
-    for path in sorted(pretrained_dir().glob("*.safetensors")):
+    for path in sorted(pretrained_dir().glob(f"*{SHIPPED_SUFFIX}")):
         try:
-            model_name = read_metadata(path).get("model")
+            model_name = read_header_metadata(path).get("model")
         except WeightsError:
             continue
         by_model.setdefault(str(model_name), []).append(path.stem)
     return by_model
 
 
+def registered_parameters() -> dict[str, int]:
+    """Model name -> parameter count: the built-in models, plus any model registered at run
+    time in this process (counted by building it on the meta device)."""
+    counts = dict(BUILTIN_PARAMETERS)
+    registry = sys.modules.get("geohsr.models.registry")
+    if registry is not None:  # someone imported the registry (and torch): maybe added models
+        for name in registry.list_models():
+            if name not in counts:
+                counts[name] = count_parameters(name)
+    return counts
+
+
 def model_catalog() -> list[CatalogEntry]:
     """One :class:`CatalogEntry` per registered model, sorted by name."""
     shipped = shipped_weights_by_model()
     return [
-        CatalogEntry(name, count_parameters(name), tuple(shipped.get(name, ())))
-        for name in list_models()
+        CatalogEntry(name, parameters, tuple(shipped.get(name, ())))
+        for name, parameters in sorted(registered_parameters().items())
     ]

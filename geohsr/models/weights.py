@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,26 +20,11 @@ from torch import nn
 
 from geohsr._version import __version__
 from geohsr.exceptions import WeightsError
+from geohsr.models.header import METADATA_KEY, SHIPPED_SUFFIX, pretrained_dir
 from geohsr.models.registry import create_model
 from geohsr.spectral import WAVELENGTHS_NM
 
-METADATA_KEY = "geohsr"
 FORMAT_VERSION = 1
-SHIPPED_SUFFIX = ".safetensors"
-
-
-def pretrained_dir() -> Path:
-    """Folder holding the shipped weights.
-
-    ``$GEOHSR_PRETRAINED_DIR`` if set, else ``pretrained/`` beside the package (a source
-    checkout or editable install), else ``<prefix>/share/geohsr/pretrained`` (a wheel).
-    """
-    if env := os.environ.get("GEOHSR_PRETRAINED_DIR"):
-        return Path(env)
-    beside_package = Path(__file__).resolve().parents[2] / "pretrained"
-    if beside_package.is_dir():
-        return beside_package
-    return Path(sys.prefix) / "share" / "geohsr" / "pretrained"
 
 
 def list_shipped_weights() -> list[str]:
