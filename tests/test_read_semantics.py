@@ -149,3 +149,16 @@ def test_transparent_colour_table_entries_are_missing():
     rgb, valid = expand_palette(indexes, colormap_lut({0: (9, 8, 7, 255), 1: (1, 2, 3, 0)}))
     np.testing.assert_array_equal(rgb.values[:, 0, 0], [9, 8, 7])
     np.testing.assert_array_equal(valid.values, [[True, False, False]])  # 7: not in the table
+
+
+def test_unlabelled_bands_plus_alpha_are_read_by_position(tmp_path):
+    data = np.concatenate([gradient_rgb(6, 6), np.full((1, 6, 6), 255, np.uint8)])
+    data[3, 0] = 0
+    path = write_raster(tmp_path / "ga.tif", data, photometric="MINISBLACK")
+    _with_colorinterp(
+        path, [ColorInterp.gray, ColorInterp.undefined, ColorInterp.undefined, ColorInterp.alpha]
+    )
+    values, scaling = _read(path)
+    assert scaling.bands.startswith("1,2,3 (by position")
+    assert np.isnan(values[:, 0]).all()
+    np.testing.assert_allclose(values[:, 1:], data[:3, 1:] / 255.0, rtol=1e-6)

@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from geohsr.inference.options import DEFAULT_WEIGHTS, OUTPUT_DTYPES, ReconstructOptions
+from geohsr.inference.options import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    DEFAULT_WEIGHTS,
+    OUTPUT_DTYPES,
+    ReconstructOptions,
+)
+from geohsr.io.encoding import DEFAULT_PRECISION_BITS
 
 
 def parse_numbers(kind: type, count: int | None):
@@ -39,8 +46,12 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
         show_default=True,
         help="Shipped weights name or a .safetensors file.",
     ),
-    click.option("--tile", default=512, show_default=True, help="Window size (pixels)."),
-    click.option("--overlap", default=64, show_default=True, help="Window overlap (pixels)."),
+    click.option("--tile", default=DEFAULT_TILE, show_default=True, help="Window size (pixels)."),
+    click.option(
+        "--overlap",
+        type=click.IntRange(min=0),
+        help=f"Window overlap (pixels) [tile/4, at most {DEFAULT_OVERLAP}].",
+    ),
     click.option("--batch-size", type=int, help="Windows per model call [cpu: 2, cuda: 8]."),
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
     click.option("--threads", type=int, help="torch CPU threads [torch default]."),
@@ -79,11 +90,33 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
         "true-colour products (the sRGB curve is removed).",
     ),
     click.option(
+        "--warp",
+        metavar="CRS",
+        help="Resample the input to a north-up grid in CRS (e.g. EPSG:32633; 'gcps': the CRS "
+        "of the input's ground control points) with GDAL's warper, nearest neighbour, "
+        "before reconstruction. For GCP/RPC-only or rotated inputs that need a map grid.",
+    ),
+    click.option(
         "--dtype",
         type=click.Choice(OUTPUT_DTYPES),
         default="float32",
         show_default=True,
         help="uint16 stores reflectance x 10000 (65535 = nodata).",
+    ),
+    click.option(
+        "--precision-bits",
+        type=click.IntRange(0, 23),
+        default=DEFAULT_PRECISION_BITS,
+        show_default=True,
+        help="float32: round spectra to multiples of 2^-N (13: max error 6.1e-5, files ~3x "
+        "smaller); 0 keeps every bit.",
+    ),
+    click.option(
+        "--sidecars/--no-sidecars",
+        default=True,
+        show_default=True,
+        help="Write a STAC Item (NAME.json) and a QGIS true-colour style (NAME.qml) beside "
+        "the cube.",
     ),
     click.option(
         "--zarr-format",
@@ -97,7 +130,8 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
 #: parameter names the options above add to a command
 RECONSTRUCT_PARAMS = (
     "weights", "tile", "overlap", "batch_size", "device", "threads",
-    "bands", "scale", "stretch", "nodata", "camera", "input_encoding", "dtype", "zarr_format",
+    "bands", "scale", "stretch", "nodata", "camera", "input_encoding", "warp", "dtype",
+    "precision_bits", "sidecars", "zarr_format",
 )  # fmt: skip
 
 

@@ -21,16 +21,28 @@ import xarray as xr
 from dask.base import tokenize
 
 from geohsr._version import __version__
-from geohsr.exceptions import OutputError
+from geohsr.exceptions import InputError
 from geohsr.inference.blocks import BlockReconstructor, lazy_cube, stream_blocks
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
 from geohsr.inference.predictor import Predictor
 from geohsr.inference.progress import Progress, ProgressArg
 from geohsr.io.cog_writer import CogCubeWriter
-from geohsr.io.cube import CubeGrid, cube_dataarray
+from geohsr.io.cube import CubeGrid, cube_dataarray, georeference_attrs
 from geohsr.io.encoding import CubeEncoding
-from geohsr.io.output import check_output, is_complete_output, output_format
+from geohsr.io.georef import file_rpcs
+from geohsr.io.lock import output_lock
+from geohsr.io.output import (
+    check_options,
+    check_output,
+    is_complete_output,
+    make_output_folder,
+    output_errors,
+    remove_partials,
+)
 from geohsr.io.read import InputScaling, open_raster, prepare_rgb
+from geohsr.io.sidecars import write_sidecars
+from geohsr.io.stac import item_path
+from geohsr.io.zarr_gdal import check_zarr_grid
 from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side
 from geohsr.spectral import N_BANDS
 from geohsr.tiling.feather import DEFAULT_FLOOR
@@ -54,8 +66,10 @@ class ReconstructResult:
 
     shape: ``(31, height, width)``; n_windows: windows predicted in this run; seconds: wall
     time of this run (model loading excluded); megapixels: scene size; megapixels_per_s:
-    output pixels written per second in this run; crs: the output CRS (``None`` when the
-    input had no georeference); resumed_from_band: first band written by this run.
+    output pixels written per second in this run; crs: the output CRS (of the GCPs for a
+    GCP-only input; ``None`` when the input had no georeference); resumed_from_band: first
+    band written by this run; georeference: what the output carries (``affine``, ``gcps``,
+    ``rpcs`` or ``none``; ``None`` when nothing was written).
     """
 
     output: Path
@@ -66,6 +80,7 @@ class ReconstructResult:
     megapixels_per_s: float
     crs: str | None
     resumed_from_band: int = 0
+    georeference: str | None = None
 
 
 def cube_attrs(
@@ -77,7 +92,7 @@ def cube_attrs(
 ) -> dict[str, Any]:
     """Provenance attributes of an output cube (flat, JSON- and GeoTIFF-tag-friendly)."""
     model = predictor.provenance()
-    encoding = CubeEncoding(options.dtype)
+    encoding = CubeEncoding(options.dtype, options.precision_bits)
     return {
         "title": f"hyperspectral reconstruction, {N_BANDS} bands 400-700 nm",
         "software": f"geohsr {__version__}",
@@ -99,7 +114,7 @@ def cube_attrs(
         "blend": f"raised-cosine feather over the overlap, floor {DEFAULT_FLOOR:g}",
         "encoding": encoding.description(),
         "wavelength_units": "nm",
-        "georeferenced": "yes" if grid.crs is not None else "no (the input has no CRS)",
+        **georeference_attrs(grid, options.warp),
     }
 
 
@@ -177,54 +192,82 @@ def reconstruct_scene(
     progress: ``True``/``False``/``None`` (bar only on a terminal) or a callable
         ``(windows_done, windows_total)``.
 
-    The output appears at ``dst`` only when complete (written to ``<dst>.partial`` first).
-    Raises :class:`InputError` / :class:`OutputError` with the fix in the message.
+    The output appears at ``dst`` only when complete and checked (written to
+    ``<dst>.partial`` first). One process at a time owns ``dst``: a run that finds another
+    one writing it stops at once. Raises :class:`InputError` / :class:`OutputError` with
+    the fix in the message (file-system errors while writing included).
     """
     options = options or ReconstructOptions()
     src, dst = Path(src), Path(dst)
-    fmt = output_format(dst)
-    if resume and fmt != "zarr":
-        raise OutputError("--resume works for .zarr output only; rerun the .tif from scratch")
-    check_output(dst, overwrite=overwrite, resume=resume)
-    chunk = chunk_side(options.tile - options.overlap)
-    raw = open_raster(src, chunks={"band": -1, "y": chunk, "x": chunk})
-    rgb, scaling = _prepare_input(raw, options)
-    if resume and is_complete_output(dst):
-        return ReconstructResult(  # nothing left to do
-            output=dst,
-            shape=(N_BANDS, *rgb.shape[1:]),
-            n_windows=0,
-            seconds=0.0,
-            megapixels=rgb.shape[1] * rgb.shape[2] / 1e6,
-            megapixels_per_s=0.0,
-            crs=_crs_string(rgb),
-        )
-    if predictor is None:
-        predictor = Predictor.from_weights(
-            weights,
-            device=options.device,
-            batch_size=options.batch_size,
-            threads=options.threads,
-            camera=options.camera,
-        )
-    grid = CubeGrid.from_dataarray(rgb)
-    reconstructor = _block_reconstructor(predictor, grid, options)
-    attrs = cube_attrs(predictor, options, scaling, grid, str(src.resolve()))
-    writer = _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume)
-    return _run(reconstructor, rgb, writer, grid, progress)
+    fmt = check_options(dst, overwrite=overwrite, resume=resume)
+    make_output_folder(dst)
+    with output_lock(dst):  # held from the first check until publish or failure
+        check_output(dst, overwrite=overwrite, resume=resume)
+        chunk = chunk_side(options.tile - options.overlap)
+        raw = open_raster(src, chunks={"band": -1, "y": chunk, "x": chunk}, warp=options.warp)
+        rgb, scaling = _prepare_input(raw, options)
+        if resume and is_complete_output(dst):
+            if options.sidecars and not item_path(dst).exists():
+                write_sidecars(dst, src)
+            return _already_complete(dst, rgb)
+        grid = CubeGrid.from_dataarray(rgb, rpcs=None if options.warp else file_rpcs(src))
+        if fmt == "zarr":
+            check_zarr_grid(grid, dst)  # before the model is loaded
+        if predictor is None:
+            predictor = _load_predictor(weights, options)
+        reconstructor = _block_reconstructor(predictor, grid, options)
+        attrs = cube_attrs(predictor, options, scaling, grid, str(src))  # as the user gave it
+        with output_errors(dst, resumable=fmt == "zarr"):
+            if overwrite:
+                remove_partials(dst)
+            writer = _make_writer(
+                fmt, dst, grid, attrs, options, reconstructor, resume, str(src.resolve())
+            )
+        result = _run(reconstructor, rgb, writer, grid, progress)
+        if options.sidecars:
+            write_sidecars(result.output, src)
+        return result
 
 
-def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume):
-    encoding = CubeEncoding(options.dtype)
+def _already_complete(dst: Path, rgb: xr.DataArray) -> ReconstructResult:
+    """The result of a ``resume`` that finds ``dst`` complete: nothing left to do."""
+    return ReconstructResult(
+        output=dst,
+        shape=(N_BANDS, *rgb.shape[1:]),
+        n_windows=0,
+        seconds=0.0,
+        megapixels=rgb.shape[1] * rgb.shape[2] / 1e6,
+        megapixels_per_s=0.0,
+        crs=_crs_string(rgb),
+    )
+
+
+def _load_predictor(weights: str | Path, options: ReconstructOptions) -> Predictor:
+    """The predictor of ``weights`` with the device, batch size, threads and camera of
+    ``options``."""
+    return Predictor.from_weights(
+        weights,
+        device=options.device,
+        batch_size=options.batch_size,
+        threads=options.threads,
+        camera=options.camera,
+    )
+
+
+def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume, source_key):
+    """The Zarr or COG writer of ``dst``. ``source_key`` (the input's absolute path) goes
+    into the Zarr resume fingerprint instead of ``source_file``, so a resume from another
+    folder still matches."""
+    encoding = CubeEncoding(options.dtype, options.precision_bits)
     chunk = chunk_side(reconstructor.grid.stride)
     if fmt == "cog":
         return CogCubeWriter(dst, grid, attrs, encoding, chunk=chunk)
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            {"attrs": attrs, "options": options.to_dict(), "shape": [grid.height, grid.width]},
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
+    settings = {
+        "attrs": {**attrs, "source_file": source_key},
+        "options": options.to_dict(),
+        "shape": [grid.height, grid.width],
+    }
+    fingerprint = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     return ZarrCubeWriter(
         dst,
         grid,
@@ -239,41 +282,57 @@ def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume):
 
 class _WriteBehind:
     """Runs writer calls in one background thread, in order, at most one call behind the
-    computation (so memory stays bounded); errors surface at the next call."""
+    computation (so memory stays bounded); errors surface at the next call, file-system
+    errors as :class:`OutputError` about ``path``."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path, *, resumable: bool) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._pending: Future | None = None
+        self._path = path
+        self._resumable = resumable
 
     def submit(self, function, *args) -> None:
         self.drain()
-        self._pending = self._pool.submit(function, *args)
+        self._pending = self._pool.submit(_in_gdal_env, function, *args)
 
     def drain(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            pending.result()
+            with output_errors(self._path, resumable=self._resumable):
+                pending.result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
 
+def _in_gdal_env(function, *args):
+    """Call ``function`` inside a rasterio environment: GDAL errors in the writer thread then
+    reach the exception raised, not stderr."""
+    with rasterio.Env():
+        return function(*args)
+
+
 def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     plan = reconstructor.plan
     emit_from = writer.bands_done
-    first_band = plan.first_band_touching(plan.bands[emit_from].begin) if emit_from else 0
+    left = emit_from < len(plan.bands)  # False: a resumed run stopped just before publishing
+    first_band = plan.first_band_touching(plan.bands[emit_from].begin) if emit_from and left else 0
     n_cols = len(reconstructor.grid.col_starts)
     done_before = sum(len(band.starts) for band in plan.bands[:emit_from]) * n_cols
     progress = Progress(progress_arg, reconstructor.grid.n_windows, done_before)
     started = time.perf_counter()
     pixels = 0
     rerender_max: float | None = None
-    behind = _WriteBehind()
+    resumable = isinstance(writer, ZarrCubeWriter)
+    behind = _WriteBehind(writer.path, resumable=resumable)
+    blocks = (
+        stream_blocks(reconstructor, rgb, first_band=first_band, emit_from_band=emit_from)
+        if left
+        else ()
+    )
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            for i, j, result in stream_blocks(
-                reconstructor, rgb, first_band=first_band, emit_from_band=emit_from
-            ):
+            for i, j, result in blocks:
                 band, block = plan.bands[i], plan.blocks[j]
                 values = result.output.values
                 behind.submit(writer.write, band.begin, block.begin, values)
@@ -284,8 +343,11 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
                 if j == len(plan.blocks) - 1:
                     behind.submit(writer.band_done, i)  # only after the band's writes
             behind.drain()
-            path = writer.finish(run_attrs(rerender_max))
+            with output_errors(writer.path, resumable=resumable):
+                path = writer.finish(run_attrs(rerender_max), bands_total=len(plan.bands))
     finally:
+        if hasattr(blocks, "close"):
+            blocks.close()  # here, not when garbage-collected in its reader thread
         behind.close()
         writer.close()
         progress.close()
@@ -299,6 +361,7 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
         megapixels_per_s=pixels / 1e6 / max(seconds, 1e-9),
         crs=_crs_string(rgb),
         resumed_from_band=emit_from,
+        georeference=grid.georeference,
     )
 
 
@@ -331,11 +394,21 @@ def reconstruct_dataarray(
     """Lazy cube ``(wavelength, y, x)`` of raw ``(band, y, x)`` imagery ``data``.
 
     Same input preparation, blocks and metadata as :func:`reconstruct_scene` with the same
-    ``options`` and predictor, so computing it gives the values the CLI writes.
+    ``options`` and predictor, so computing it gives the values the CLI writes. ``warp``
+    works on files only (see :func:`~geohsr.io.read.open_raster`).
     """
+    if options.warp:
+        raise InputError(
+            "warp= resamples a file through GDAL's warper; for a DataArray reproject it first "
+            "(rgb.rio.reproject(...)) or open the file with geohsr.io.read.open_raster(path, "
+            "warp=...)"
+        )
     rgb, scaling = _prepare_input(data, options)
     grid = CubeGrid.from_dataarray(rgb)
     reconstructor = _block_reconstructor(predictor, grid, options)
     token = tokenize(rgb.data, id(predictor), options.to_dict())
     cube = lazy_cube(reconstructor, rgb, token)
+    rounding = CubeEncoding("float32", options.precision_bits)
+    if rounding.quantum is not None:  # the values the CLI stores
+        cube = cube.map_blocks(rounding.encode, dtype="float32")
     return cube_dataarray(cube, grid, cube_attrs(predictor, options, scaling, grid, source))

@@ -196,8 +196,10 @@ def choose_rgb_bands(
     if all(index is not None for index in labelled):
         chosen = (labelled[0], labelled[1], labelled[2])  # type: ignore[assignment]
         return chosen, f"{_join(chosen)} (by colour interpretation red, green, blue)"
-    if count == 3:
-        return (1, 2, 3), "1,2,3 (by position: no red/green/blue colour interpretation)"
+    colours = [i + 1 for i, interp in enumerate(source.colorinterp) if interp != "alpha"]
+    if len(colours) == 3:  # e.g. unlabelled RGB, or RGB + alpha (added by a warp)
+        chosen = (colours[0], colours[1], colours[2])
+        return chosen, f"{_join(chosen)} (by position: no red/green/blue colour interpretation)"
     raise InputError(
         f"input has {count} band(s), not 3, and no bands labelled red, green and blue; "
         f"choose them with --bands R,G,B (1-based){_band_listing(source)}"

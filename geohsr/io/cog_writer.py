@@ -3,24 +3,30 @@
 A COG cannot be streamed (its overviews and tile index come first), so blocks go into a
 tiled, uncompressed scratch GTiff (``<path>.partial``, windowed writes, any alignment);
 :meth:`CogCubeWriter.finish` then converts it with GDAL's COG driver (ZSTD, predictor,
-overviews) to ``<path>.partial.cog`` and renames that to ``<path>``. Bands are described
-``"400 nm"``... and carry ENVI-style ``wavelength``/``wavelength_units`` metadata.
+overviews) to ``<path>.partial.cog``, checks it (:func:`~geohsr.io.verify.verify_cog`) and
+renames it to ``<path>``. Bands are described ``"400 nm"``... and carry ENVI-style
+``wavelength``/``wavelength_units`` metadata. The input's georeference is kept as it is: any
+affine transform (rotated/sheared included) with its CRS, or its GCPs, or its RPCs.
 """
 
 from __future__ import annotations
 
+import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 from geohsr.exceptions import OutputError
 from geohsr.io.cube import COMPLETE_TAG, CubeGrid
 from geohsr.io.encoding import CubeEncoding
-from geohsr.io.output import partial_path, publish, remove
+from geohsr.io.output import COG_SUFFIX, partial_path, publish, remove
+from geohsr.io.verify import check_bands_done, verify_cog
 from geohsr.spectral import N_BANDS, WAVELENGTHS_NM
 
 #: scratch GTiff tile side when the window stride is not a multiple of 16
@@ -34,6 +40,22 @@ COG_OPTIONS = {
     "BIGTIFF": "IF_SAFER",
     "NUM_THREADS": "ALL_CPUS",
 }
+
+
+def affine_profile(grid: CubeGrid) -> dict[str, Any]:
+    """The ``crs``/``transform`` profile items of an affine grid (any rotation or shear:
+    GeoTIFF carries it exactly); none for GCP-, RPC- or un-georeferenced grids."""
+    if grid.georeference != "affine":
+        return {}
+    return {"crs": grid.crs, "transform": grid.transform}
+
+
+def write_gcps_rpcs(dataset: Any, grid: CubeGrid) -> None:
+    """Keep the input's ground control points (with their CRS) or RPCs on ``dataset``."""
+    if grid.georeference == "gcps":
+        dataset.gcps = (list(grid.gcps), grid.crs)
+    elif grid.georeference == "rpcs":
+        dataset.rpcs = grid.rpcs
 
 
 def gdal_tags(attrs: dict[str, Any]) -> dict[str, str]:
@@ -61,6 +83,8 @@ class CogCubeWriter:
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.encoding = encoding
+        self.grid = grid
+        self.tag_names = tuple(k for k, v in gdal_tags(attrs).items() if v)  # GDAL drops ''
         self.bands_done = 0
         remove(self.partial)
         block = chunk if chunk % 16 == 0 else SCRATCH_BLOCK  # aligned writes fill whole tiles
@@ -71,15 +95,17 @@ class CogCubeWriter:
             "count": N_BANDS,
             "dtype": encoding.dtype,
             "nodata": encoding.nodata,
-            "crs": grid.crs,
-            "transform": grid.transform,
+            **affine_profile(grid),
             "tiled": True,
             "blockxsize": block,
             "blockysize": block,
             "interleave": "pixel",
             "BIGTIFF": "IF_SAFER",
         }
-        self.dataset = rasterio.open(self.partial, "w", **profile)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # GCP/RPC/none grids
+            self.dataset = rasterio.open(self.partial, "w", **profile)
+        write_gcps_rpcs(self.dataset, grid)
         self.dataset.update_tags(**gdal_tags(attrs))
         for band, wavelength in enumerate(WAVELENGTHS_NM, start=1):
             self.dataset.set_band_description(band, f"{wavelength} nm")
@@ -100,24 +126,34 @@ class CogCubeWriter:
         """GeoTIFF output does not resume; nothing to record."""
         self.bands_done = band_index + 1
 
-    def finish(self, extra_attrs: dict[str, Any] | None = None) -> Path:
-        """Add ``extra_attrs`` as tags, convert the scratch GTiff to a COG and rename it to
-        the output path."""
+    def finish(self, extra_attrs: dict[str, Any] | None = None, *, bands_total: int) -> Path:
+        """Add ``extra_attrs`` as tags, convert the scratch GTiff to a COG, check the COG and
+        rename it to the output path. Raises :class:`OutputError` (only the scratch
+        ``.partial`` stays) when all ``bands_total`` bands were not written or the COG is
+        not right."""
+        check_bands_done(self.partial, self.bands_done, bands_total, resumable=False)
         self.dataset.update_tags(**gdal_tags(extra_attrs or {}))
         self.dataset.update_tags(**{COMPLETE_TAG: "yes"})
         self.dataset.close()
-        cog = self.partial.with_name(self.partial.name + ".cog")
+        cog = self.partial.with_name(self.partial.name + COG_SUFFIX)
         predictor = 3 if self.encoding.is_float else 2
         try:
             rasterio.shutil.copy(
                 self.partial, cog, driver="COG", PREDICTOR=predictor, **COG_OPTIONS
             )
-        finally:
-            remove(self.partial)
+            verify_cog(cog, self.grid, self.encoding.dtype, self.tag_names)
+        except BaseException:
+            with suppress(OSError):
+                remove(cog)
+            raise
+        remove(self.partial)
         publish(cog, self.path)
         return self.path
 
     def close(self) -> None:
         """Close the scratch file without publishing (after an error)."""
         if not self.dataset.closed:
-            self.dataset.close()
+            # a full disk fails the close too (the error is known); rasterio's environment
+            # keeps GDAL from printing it
+            with suppress(Exception), rasterio.Env():
+                self.dataset.close()

@@ -35,6 +35,7 @@ from geohsr.io.bands import (
     read_source_bands,
     source_bands_of,
 )
+from geohsr.io.georef import warped_source
 from geohsr.spectral.encoding import decode_input
 
 #: the default divisor per raw dtype; other dtypes need --scale or --stretch
@@ -66,30 +67,35 @@ class InputScaling:
     mask: str = ""
 
 
-def open_raster(path: str | Path, *, chunks: dict[str, int] | None = None) -> xr.DataArray:
+def open_raster(
+    path: str | Path, *, chunks: dict[str, int] | None = None, warp: str | None = None
+) -> xr.DataArray:
     """Open any GDAL raster lazily as raw ``(band, y, x)`` values (no masking or scaling yet).
 
     What the bands mean (colour interpretation, scale/offset, nodata, colour table, mask
     kind: :class:`~geohsr.io.bands.SourceBands`) is attached as
     ``attrs["geohsr_source_bands"]``; an internal/external mask band becomes the lazy
-    ``(y, x)`` coordinate ``geohsr_valid``. :func:`prepare_rgb` applies them.
-    Raises :class:`InputError` for a missing or unreadable file.
+    ``(y, x)`` coordinate ``geohsr_valid``. :func:`prepare_rgb` applies them. ``warp``: a
+    CRS (or ``gcps``) to resample the file to first, through GDAL's warper
+    (:func:`~geohsr.io.georef.warped_source`; its alpha band masks what the file does not
+    cover). Raises :class:`InputError` for a missing or unreadable file.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"input {str(path)!r} not found; check the path")
+    raster = warped_source(path, warp) if warp else path
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             data = rioxarray.open_rasterio(
-                path,
+                raster,
                 chunks=chunks or DEFAULT_CHUNKS,
                 masked=False,
                 mask_and_scale=False,
                 lock=threading.Lock(),
             )
             if isinstance(data, xr.DataArray):
-                with rasterio.open(path) as dataset:
+                with rasterio.open(raster) as dataset:
                     source = read_source_bands(dataset)
     except (RasterioError, OSError) as err:
         raise InputError(
@@ -102,11 +108,11 @@ def open_raster(path: str | Path, *, chunks: dict[str, int] | None = None) -> xr
         )
     data.attrs[SOURCE_BANDS_ATTR] = source
     if source.mask == "per_dataset":
-        data = data.assign_coords({VALID_COORD: (("y", "x"), lazy_dataset_mask(path, data))})
+        data = data.assign_coords({VALID_COORD: (("y", "x"), lazy_dataset_mask(raster, data))})
     return data
 
 
-def lazy_dataset_mask(path: Path, data: xr.DataArray) -> da.Array:
+def lazy_dataset_mask(path: str | Path, data: xr.DataArray) -> da.Array:
     """GDAL's dataset mask of ``path`` (True = valid) as a dask array chunked like ``data``;
     each chunk is read through its own rasterio handle (thread-safe)."""
     y_chunks, x_chunks = (

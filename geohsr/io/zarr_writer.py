@@ -1,11 +1,15 @@
 """Write a cube to Zarr region by region, resumably, then publish it atomically.
 
 Layout: one variable ``reflectance`` ``(wavelength, y, x)`` with coordinates
-``wavelength`` (nm), ``y``, ``x`` and a CF ``spatial_ref`` grid mapping, so
-``xr.open_zarr(path, decode_coords="all").rio.crs`` works; Zarr format 2 by default (GDAL
-reads it), 3 on request. The store is written at ``<path>.partial``; root attributes
-record how many bands (rows of windows) are finished, so an interrupted run can resume,
-and ``geohsr_complete`` is set just before the store is renamed to ``<path>``.
+``wavelength`` (nm), ``y``, ``x`` (north-up grids) and a CF ``spatial_ref`` grid mapping, so
+``xr.open_zarr(path, decode_coords="all").rio.crs`` works (GCP-only input: ``rio.get_gcps()``);
+GDAL's ``_CRS``, GeoZarr ``spatial:``/``proj:`` and band descriptions for GDAL
+(:mod:`geohsr.io.zarr_gdal`); grids GDAL would misread are refused. Zarr format 2 by
+default (GDAL reads it), 3 on request. The store is written at ``<path>.partial``; root attributes
+record how many bands (rows of windows) are finished, so an interrupted run can resume.
+:meth:`ZarrCubeWriter.finish` checks that every band was written and that the store opens
+with xarray as expected (:func:`~geohsr.io.verify.verify_zarr`); only then is
+``geohsr_complete`` set and the store renamed to ``<path>``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +28,27 @@ import zarr
 from geohsr.io.cube import COMPLETE_ATTR, CUBE_VARIABLE, CubeGrid, cube_dataarray
 from geohsr.io.encoding import CubeEncoding
 from geohsr.io.output import partial_path, publish, remove
+from geohsr.io.verify import check_bands_done, verify_zarr
+from geohsr.io.zarr_gdal import check_zarr_grid, write_band_descriptions, zarr_grid_attrs
 from geohsr.spectral import N_BANDS
 
 BANDS_DONE_ATTR = "geohsr_bands_done"
 FINGERPRINT_ATTR = "geohsr_fingerprint"
 #: largest Zarr chunk side (pixels)
 MAX_CHUNK = 512
+
+
+def zarr_compressor(zarr_format: int) -> Any:
+    """Blosc ZSTD level 3 with byte shuffle: on the example cube (rounded float32) 40 %
+    smaller than zarr's default LZ4 (`benchmarks/cube_size.py`); GDAL's Zarr driver reads
+    it."""
+    if zarr_format == 2:
+        from numcodecs import Blosc
+
+        return Blosc(cname="zstd", clevel=3, shuffle=Blosc.SHUFFLE)
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
 
 
 def chunk_side(stride: int) -> int:
@@ -56,9 +76,12 @@ class ZarrCubeWriter:
         fingerprint: str,
         resume: bool = False,
     ) -> None:
+        check_zarr_grid(grid, Path(path))
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.encoding = encoding
+        self.grid = grid
+        self.attr_names = tuple(attrs)
         self.bands_done = self._resumable_bands(fingerprint) if resume else 0
         if self.bands_done == 0:
             remove(self.partial)
@@ -88,7 +111,7 @@ class ZarrCubeWriter:
         lazy = da.zeros(
             (N_BANDS, grid.height, grid.width), dtype=np.float32, chunks=(N_BANDS, chunk, chunk)
         )
-        cube = cube_dataarray(lazy, grid, {})
+        cube = cube_dataarray(lazy, grid, zarr_grid_attrs(grid))
         dataset = cube.to_dataset()
         dataset.attrs = {
             **attrs,
@@ -101,6 +124,7 @@ class ZarrCubeWriter:
                 **cube.encoding,  # keeps rioxarray's grid_mapping
                 "dtype": self.encoding.dtype,
                 "chunks": (N_BANDS, chunk, chunk),
+                "compressors": (zarr_compressor(zarr_format),),
                 **self.encoding.cf_attrs(),
             }
         }
@@ -114,6 +138,7 @@ class ZarrCubeWriter:
                 consolidated=False,
                 encoding=encoding,
             )
+        write_band_descriptions(self.partial, zarr_format)
 
     def write(self, row: int, col: int, values: np.ndarray) -> None:
         """Store reflectance ``values`` ``(31, h, w)`` float32 at pixel ``(row, col)``."""
@@ -125,16 +150,30 @@ class ZarrCubeWriter:
         self.bands_done = band_index + 1
         self.group.attrs[BANDS_DONE_ATTR] = self.bands_done
 
-    def finish(self, extra_attrs: dict[str, Any] | None = None) -> Path:
-        """Add ``extra_attrs`` (known only at the end), mark complete, consolidate metadata
-        and rename ``<path>.partial`` -> ``<path>``."""
+    def finish(self, extra_attrs: dict[str, Any] | None = None, *, bands_total: int) -> Path:
+        """Add ``extra_attrs`` (known only at the end), check that all ``bands_total`` bands
+        are written and that the store reads back as a whole cube, then mark it complete and
+        rename ``<path>.partial`` -> ``<path>``. Raises :class:`OutputError` (the
+        ``.partial`` stays) when a check fails."""
+        check_bands_done(self.partial, self.bands_done, bands_total, resumable=True)
         self.group.attrs.update(extra_attrs or {})
+        self._consolidate()
+        verify_zarr(self.partial, self.grid, self.encoding.dtype, self.attr_names)
         self.group.attrs[COMPLETE_ATTR] = True
+        try:
+            self._consolidate()
+        except BaseException:
+            with suppress(Exception):  # no complete-looking .partial, if the disk allows
+                self.group.attrs[COMPLETE_ATTR] = False
+            raise
+        publish(self.partial, self.path)
+        return self.path
+
+    def _consolidate(self) -> None:
+        """Write the consolidated metadata (what xarray and GDAL read first)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             zarr.consolidate_metadata(str(self.partial))
-        publish(self.partial, self.path)
-        return self.path
 
     def close(self) -> None:
         """Nothing to release: every region write is already on disk."""
