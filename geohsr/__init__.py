@@ -4,6 +4,7 @@ Importing geohsr is light (no torch); it registers the ``.hsr`` xarray accessor.
 """
 
 from geohsr import accessor as _accessor  # noqa: F401 - registers the .hsr accessor
+from geohsr._upstream_warnings import hide_upstream_noise
 from geohsr._version import __version__
 from geohsr.exceptions import (
     GeoHSRError,
@@ -13,6 +14,8 @@ from geohsr.exceptions import (
     TrainingError,
     WeightsError,
 )
+
+hide_upstream_noise()
 
 __all__ = [
     "GeoHSRError",

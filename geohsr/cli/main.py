@@ -2,7 +2,8 @@
 
 Subcommands live in their own modules and are imported only when invoked, so
 `geohsr --help` stays fast (no torch import). Any :class:`GeoHSRError` becomes a
-one-line message on stderr and exit code 2.
+one-line message on stderr and exit code 2; warnings become one-line notes or nothing
+(:mod:`geohsr.cli.notes`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import click
 
 from geohsr._version import __version__
+from geohsr.cli.notes import warnings_as_notes
 from geohsr.exceptions import GeoHSRError
 
 #: command name -> "module:attribute" of its click command
@@ -42,7 +44,8 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings_as_notes():
+                return super().invoke(ctx)
         except GeoHSRError as err:
             click.echo(f"Error: {err}", err=True)
             ctx.exit(2)
