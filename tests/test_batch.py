@@ -111,6 +111,14 @@ def test_cli_batch_isolates_failures_matches_single_process_and_resumes(
     assert [s["scene"] for s in saved["scenes"] if s["status"] == "done"] == ["broken"]
     assert {name: _output_stamp(out / f"{name}.zarr") for name in GOOD} == stamps
     assert (out / "broken.zarr" / ".zattrs").is_file()
+    import pystac
+
+    collection = pystac.Collection.from_file(str(out / "collection.json"))
+    items = {item.id: item for item in collection.get_items()}
+    assert set(items) == {*GOOD, "broken"}  # every scene, read back through pystac
+    assert all(
+        (out / f"{name}.json").is_file() and (out / f"{name}.qml").is_file() for name in items
+    )
 
 
 def test_transient_errors_retry_and_unexpected_errors_fail_only_their_scene(

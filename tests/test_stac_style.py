@@ -21,7 +21,7 @@ OPTIONS = ReconstructOptions(tile=64, overlap=16, batch_size=2, device="cpu")
 
 @pytest.fixture(scope="module")
 def cubes(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cubes")
+    folder = tmp_path_factory.mktemp("stac_cubes")
     weights = save_model(create_model("scene_test_linear"), folder / "t.safetensors")
     predictor = Predictor.from_weights(weights, device="cpu", batch_size=2)
     source = write_raster(folder / "scene.tif", gradient_rgb(70, 90))
@@ -112,3 +112,14 @@ def test_qml_style_picks_true_colour_bands_and_a_2_98_cut(cubes):
                 enhancement = renderer.find(f"{name}ContrastEnhancement")
                 assert float(enhancement.findtext("minValue")) == pytest.approx(low, rel=1e-5)
                 assert float(enhancement.findtext("maxValue")) == pytest.approx(high, rel=1e-5)
+
+
+def test_reconstruct_writes_the_sidecars_unless_told_not_to(cubes, tmp_path):
+    source, outputs = cubes
+    for output in outputs.values():
+        assert item_path(output).is_file() and style_path(output).is_file()
+    weights = save_model(create_model("scene_test_linear"), tmp_path / "t.safetensors")
+    options = ReconstructOptions(tile=64, overlap=16, batch_size=2, sidecars=False)
+    out = reconstruct_scene(source, tmp_path / "bare.tif", weights=weights, options=options)
+    assert out.output.is_file() and not item_path(out.output).exists()
+    assert not style_path(out.output).exists()

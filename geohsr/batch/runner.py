@@ -19,15 +19,18 @@ from distributed import as_completed
 from geohsr.batch.cluster import DEFAULT_RETRIES, BatchCluster, ClusterOptions, open_cluster
 from geohsr.batch.inputs import SceneJob, expand_inputs, plan_jobs
 from geohsr.batch.progress import BatchProgress
-from geohsr.batch.report import BatchReport, SceneRecord
+from geohsr.batch.report import REPORT_FILENAME, BatchReport, SceneRecord
 from geohsr.batch.worker import (
     PROGRESS_TOPIC,
     PredictorPlugin,
     PredictorSettings,
     reconstruct_scene_task,
 )
+from geohsr.exceptions import OutputError
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
-from geohsr.io.output import is_complete_output
+from geohsr.io.lock import output_lock
+from geohsr.io.output import is_complete_output, make_output_folder
+from geohsr.io.stac import write_collection
 from geohsr.models.weights import resolve_weights
 
 
@@ -46,7 +49,8 @@ def run_batch(
     Scenes whose outputs are complete are skipped unless ``overwrite``; interrupted Zarr
     outputs are resumed, anything else is redone. ``options`` apply to every scene.
     The model is loaded once per worker by :class:`PredictorPlugin`. Never raises for a
-    failing scene: its record says ``failed`` with the error.
+    failing scene: its record says ``failed`` with the error. ``show_progress``: a line per
+    scene on stderr, plus progress bars when stderr is a terminal.
     """
     options = options or ReconstructOptions()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -115,8 +119,13 @@ def batch_reconstruct(
     written to ``<out_dir>/<name>.zarr`` (``.tif`` with ``fmt="tif"``). ``options`` (tile,
     device, batch size, torch threads, scaling, dtype ...) apply to every scene, as for
     ``reconstruct_scene``. The report is also written to
-    ``<out_dir>/geohsr_batch_report.json``. ``log`` receives a few informational lines
-    (cluster address, dashboard link).
+    ``<out_dir>/geohsr_batch_report.json`` (``report.path``). ``log`` receives a few
+    informational lines (cluster address, dashboard link).
+
+    One batch at a time writes into ``out_dir`` (a lock beside the report); another one
+    running there is an :class:`OutputError` at once. When every output is already
+    complete (and not ``overwrite``) no cluster is started and the report of the earlier
+    run is left as it was (``report.path`` is ``None``).
     """
     options = options or ReconstructOptions()
     cluster = cluster or ClusterOptions()
@@ -124,22 +133,65 @@ def batch_reconstruct(
     jobs = plan_jobs(expand_inputs(inputs), out_dir, fmt)
     resolve_weights(weights)  # a wrong name or path fails here, before any worker starts
     settings = PredictorSettings.from_options(weights, options)  # so does a wrong camera
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    with open_cluster(cluster) as batch_cluster:
-        log(f"dask scheduler {batch_cluster.address}, {batch_cluster.n_workers} worker(s)")
-        if batch_cluster.dashboard:
-            log(f"dask dashboard: {batch_cluster.dashboard}")
-        report = run_batch(
-            jobs,
-            batch_cluster,
-            replace(settings, threads=settings.threads or batch_cluster.threads_per_worker),
-            options=options,
-            overwrite=overwrite,
-            retries=retries,
-            show_progress=show_progress,
-        )
-    report.write_json(out_dir)
+    report_path = Path(out_dir) / REPORT_FILENAME
+    make_output_folder(report_path)
+    with output_lock(report_path, what=f"the batch output folder {out_dir}"):
+        if not overwrite and all(is_complete_output(job.output) for job in jobs):
+            return _nothing_to_do(jobs, settings.weights)
+        with open_cluster(cluster) as batch_cluster:
+            log(f"dask scheduler {batch_cluster.address}, {batch_cluster.n_workers} worker(s)")
+            if batch_cluster.dashboard:
+                log(f"dask dashboard: {batch_cluster.dashboard}")
+            report = run_batch(
+                jobs,
+                batch_cluster,
+                replace(settings, threads=settings.threads or batch_cluster.threads_per_worker),
+                options=options,
+                overwrite=overwrite,
+                retries=retries,
+                show_progress=show_progress,
+            )
+        report.path = _write_report(report, out_dir)
+        if options.sidecars:
+            _write_collection(jobs, out_dir)
     return report
+
+
+def _write_collection(jobs: Sequence[SceneJob], out_dir: str | Path) -> Path | None:
+    """A STAC Collection (``<out_dir>/collection.json``) over the complete outputs."""
+    outputs = [job.output for job in jobs if is_complete_output(job.output)]
+    if not outputs:
+        return None
+    return write_collection(
+        outputs,
+        Path(out_dir),
+        collection_id=Path(out_dir).resolve().name or "geohsr-batch",
+        description=f"geohsr spectral reconstructions ({len(outputs)} scenes)",
+    )
+
+
+def _nothing_to_do(jobs: Sequence[SceneJob], weights: str) -> BatchReport:
+    """The report of a run whose outputs are all complete already: every scene skipped."""
+    return BatchReport(
+        records=[
+            SceneRecord(job.name, job.scene.location, str(job.output), "skipped") for job in jobs
+        ],
+        wall_seconds=0.0,
+        n_workers=0,
+        scheduler="none (nothing to do)",
+        weights=weights,
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def _write_report(report: BatchReport, out_dir: str | Path) -> Path:
+    """Write ``report`` into ``out_dir``; an :class:`OutputError` that also says how the run
+    went when it cannot be written."""
+    try:
+        return report.write_json(out_dir)
+    except OutputError as err:
+        outcome = report.summary_text().splitlines()[0]
+        raise OutputError(f"{err} (the scenes themselves: {outcome})") from err
 
 
 def _collect(future, job: SceneJob, retries: int) -> SceneRecord:

@@ -93,7 +93,7 @@ def read_true_colour_samples(output: str | Path) -> np.ndarray:
                 step = _step(dataset.height, dataset.width)
                 shape = (3, math.ceil(dataset.height / step), math.ceil(dataset.width / step))
                 raw = dataset.read(list(bands), out_shape=shape, masked=True)
-                values = raw.filled(np.nan).astype(np.float64)
+                values = raw.astype(np.float64).filled(np.nan)
                 values = values * dataset.scales[0] + dataset.offsets[0]
     return values.reshape(3, -1)
 

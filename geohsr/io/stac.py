@@ -289,7 +289,7 @@ def _footprint(cube: CubeDescription) -> dict[str, Any] | None:
     from rasterio.warp import transform_geom
 
     corners = [(0, 0), (cube.width, 0), (cube.width, cube.height), (0, cube.height), (0, 0)]
-    ring = [cube.transform * corner for corner in corners]
+    ring = [cube.transform @ corner for corner in corners]
     polygon = {"type": "Polygon", "coordinates": [ring]}
     return transform_geom(cube.crs, "EPSG:4326", polygon, precision=9)
 

@@ -57,8 +57,6 @@ def shift_css(css: np.ndarray, shift_nm: float) -> np.ndarray:
     return np.stack([np.interp(source, WAVELENGTHS_NM, row) for row in css]).astype(np.float32)
 
 
-
-
 def render_fixed_gain(
     spectra: np.ndarray, css_normalised: np.ndarray, exposure: float = 1.0
 ) -> np.ndarray:
