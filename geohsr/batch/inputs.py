@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -234,8 +235,9 @@ def _rgb_band_indices(asset: Mapping[str, Any]) -> tuple[int, int, int] | None:
 
 
 def _resolve_href(href: str, item: Mapping[str, Any], item_path: Path) -> str:
-    """Absolute location of an asset href: relative hrefs follow the item's self link, else
-    the item file's folder."""
+    """Location of an asset href: relative hrefs follow the item's self link, else the item
+    file's folder (kept relative when the item path was, so outputs record no machine
+    path)."""
     parts = urlsplit(href)
     if parts.scheme == "file":
         return url2pathname(parts.path)
@@ -246,7 +248,7 @@ def _resolve_href(href: str, item: Mapping[str, Any], item_path: Path) -> str:
     )
     if self_href and _is_url(self_href) and urlsplit(self_href).scheme != "file":
         return urljoin(self_href, href)
-    return str((item_path.parent / href).resolve())
+    return os.path.normpath(item_path.parent / href)
 
 
 def _deduplicate(scenes: list[Scene]) -> list[Scene]:
