@@ -11,6 +11,7 @@ import torch
 from rasterio.transform import from_origin
 from torch import nn
 
+from geohsr.inference.predictor import Predictor
 from geohsr.models import register_model
 from geohsr.models.weights import save_weights
 from geohsr.spectral import N_BANDS
@@ -112,3 +113,25 @@ def gradient_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:
     ]
     rgb = np.stack(bands) + rng.normal(0, 0.01, (3, height, width))
     return np.clip(rgb * 255, 1, 255).astype(np.uint8)
+
+
+class Interrupted(Exception):
+    """Raised by :class:`CrashAfter`: a stand-in for a run killed mid-write."""
+
+
+class CrashAfter(Predictor):
+    """The CPU predictor of ``weights`` (batch 2) that raises ``error`` on batch ``calls + 1``."""
+
+    def __init__(
+        self, weights: str | Path, calls: int, error: type[BaseException] = Interrupted
+    ) -> None:
+        model = Predictor.from_weights(weights, device="cpu", batch_size=2).model
+        super().__init__(model, device="cpu", batch_size=2, weights=weights)
+        self.calls = calls
+        self.error = error
+
+    def predict(self, batch):
+        if self.calls == 0:
+            raise self.error
+        self.calls -= 1
+        return super().predict(batch)

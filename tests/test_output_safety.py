@@ -22,7 +22,7 @@ import xarray as xr
 from click.testing import CliRunner
 from filelock import FileLock
 from rasterio.errors import RasterioIOError
-from scene_fixtures import gradient_rgb, save_model, write_raster
+from scene_fixtures import CrashAfter, Interrupted, gradient_rgb, save_model, write_raster
 
 from geohsr.cli.main import cli
 from geohsr.exceptions import OutputError
@@ -375,23 +375,6 @@ def test_full_disk_during_a_geotiff_write(tmp_path, rgb, weights, monkeypatch):
 
 
 # -- item 11: an interrupted run's .partial ------------------------------------------------
-
-
-class Interrupted(Exception):
-    pass
-
-
-class CrashAfter(Predictor):
-    def __init__(self, weights: str, calls: int) -> None:
-        model = Predictor.from_weights(weights, device="cpu").model
-        super().__init__(model, device="cpu", batch_size=2, weights=weights)
-        self.calls = calls
-
-    def predict(self, batch):
-        if self.calls == 0:
-            raise Interrupted
-        self.calls -= 1
-        return super().predict(batch)
 
 
 def test_an_interrupted_zarr_needs_resume_or_overwrite(tmp_path, rgb, weights):

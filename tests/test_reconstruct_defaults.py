@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import rasterio
 from click.testing import CliRunner
-from scene_fixtures import gradient_rgb, save_model, write_raster
+from scene_fixtures import CrashAfter, Interrupted, gradient_rgb, save_model, write_raster
 
 from geohsr.cli.main import cli
 from geohsr.exceptions import InputError
 from geohsr.inference.options import ReconstructOptions, default_overlap
-from geohsr.inference.predictor import Predictor
 from geohsr.inference.scene import reconstruct_scene
 from geohsr.models import create_model, registry
 from geohsr.models.catalog import BUILTIN_PARAMETERS, count_parameters
@@ -70,23 +69,6 @@ def test_source_file_is_the_path_as_given(tmp_path, weights, monkeypatch, suffix
         with rasterio.open("cube.tif") as cog:
             source = cog.tags()["SOURCE_FILE"]
     assert source == "in.tif"
-
-
-class Interrupted(Exception):
-    pass
-
-
-class CrashAfter(Predictor):
-    def __init__(self, weights: str, calls: int) -> None:
-        model = Predictor.from_weights(weights, device="cpu").model
-        super().__init__(model, device="cpu", batch_size=2, weights=weights)
-        self.calls = calls
-
-    def predict(self, batch):
-        if self.calls == 0:
-            raise Interrupted
-        self.calls -= 1
-        return super().predict(batch)
 
 
 def test_resume_from_another_folder_still_matches(tmp_path, weights, monkeypatch):

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scene_fixtures import gradient_rgb, save_model, write_raster
+from scene_fixtures import CrashAfter, gradient_rgb, save_model, write_raster
 
-from geohsr.inference.predictor import Predictor
 from geohsr.inference.scene import ReconstructOptions, is_complete_output, reconstruct_scene
 from geohsr.io.output import partial_path
 from geohsr.io.zarr_writer import BANDS_DONE_ATTR
@@ -39,24 +38,13 @@ def weights(tmp_path):
     return save_model(create_model("mxr_unet18", width=0.125), tmp_path / "tiny.safetensors")
 
 
-class CrashAfter(Predictor):
-    def __init__(self, spec, calls):
-        model = Predictor.from_weights(spec, device="cpu", batch_size=2).model
-        super().__init__(model, device="cpu", batch_size=2, weights=spec)
-        self.calls = calls
-
-    def predict(self, batch):
-        if self.calls == 0:
-            raise KeyboardInterrupt
-        self.calls -= 1
-        return super().predict(batch)
-
-
 def test_resume_after_a_crash_gives_the_same_bytes(tmp_path, scene, weights):
     clean = reconstruct_scene(scene, tmp_path / "clean.zarr", weights=weights, options=OPTIONS)
     out = tmp_path / "out.zarr"
     with pytest.raises(KeyboardInterrupt):
-        reconstruct_scene(scene, out, predictor=CrashAfter(weights, 5), options=OPTIONS)
+        reconstruct_scene(
+            scene, out, predictor=CrashAfter(weights, 5, KeyboardInterrupt), options=OPTIONS
+        )
     assert not out.exists() and not is_complete_output(out)
     import zarr
 
@@ -79,7 +67,9 @@ def test_resume_of_a_finished_output_does_nothing(tmp_path, scene, weights):
 def test_resume_with_other_settings_starts_over(tmp_path, scene, weights):
     out = tmp_path / "out.zarr"
     with pytest.raises(KeyboardInterrupt):
-        reconstruct_scene(scene, out, predictor=CrashAfter(weights, 5), options=OPTIONS)
+        reconstruct_scene(
+            scene, out, predictor=CrashAfter(weights, 5, KeyboardInterrupt), options=OPTIONS
+        )
     other = ReconstructOptions(tile=64, overlap=8, batch_size=2)
     result = reconstruct_scene(scene, out, weights=weights, options=other, resume=True)
     assert result.resumed_from_band == 0 and is_complete_output(out)

@@ -274,7 +274,9 @@ def test_residual_model_trains_resumes_and_exports_a_portable_camera_aware_file(
     second = train(_config(tmp_path / "b", [f"cubes:{cubes_dir}"], resume=True, **common))
     assert first.losses + second.losses == straight.losses
     meta = read_metadata(straight.weights)
-    assert str(tmp_path) not in json.dumps(meta) and meta["training_data"] == [f"cubes:{Path(cubes_dir).name}"]
+    assert str(tmp_path) not in json.dumps(meta) and meta["training_data"] == [
+        f"cubes:{Path(cubes_dir).name}"
+    ]
     model, _ = load_weights(straight.weights)
     assert model.reference_spectra.abs().sum() > 0 and model.generic_base_weight.abs().sum() > 0
     # the validation ran both without and with the camera
