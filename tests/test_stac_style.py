@@ -1,6 +1,11 @@
 """STAC Items / Collections and QGIS true-colour styles of output cubes."""
 
+import dataclasses
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import numpy as np
@@ -17,6 +22,10 @@ from geohsr.io.stac import item_path, write_collection, write_item
 from geohsr.models import create_model
 
 OPTIONS = ReconstructOptions(tile=64, overlap=16, batch_size=2, device="cpu")
+OUTPUT_DTYPES = {"cube.tif": "float32", "cube16.tif": "uint16", "cubez.zarr": "float32"}
+#: QGIS's Python (Debian's python3-qgis), not the project's environment
+QGIS_PYTHON = "/usr/bin/python3"
+QGIS_PROBE = Path(__file__).with_name("qgis_probe.py")
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +37,10 @@ def cubes(tmp_path_factory):
     with rasterio.open(source, "r+") as dataset:
         dataset.update_tags(TIFFTAG_DATETIME="2024:06:01 10:30:00")
     outputs = {}
-    for name in ("cube.tif", "cubez.zarr"):
+    for name, dtype in OUTPUT_DTYPES.items():
+        options = dataclasses.replace(OPTIONS, dtype=dtype)
         outputs[name] = reconstruct_scene(
-            source, folder / name, predictor=predictor, options=OPTIONS, progress=False
+            source, folder / name, predictor=predictor, options=options, progress=False
         ).output
     return source, outputs
 
@@ -88,14 +98,16 @@ def test_collection_over_a_batch_reads_back_every_item(cubes):
     )
     collection = pystac.Collection.from_file(str(path))
     items = {item.id: item for item in collection.get_items()}
-    assert set(items) == {"cube", "cubez"}
+    assert set(items) == {"cube", "cube16", "cubez"}
     assert items["cubez"].assets["data"].media_type == "application/vnd+zarr"
     assert collection.extent.spatial.bboxes[0] == items["cube"].bbox
 
 
 def test_qml_style_picks_true_colour_bands_and_a_2_98_cut(cubes):
     _, outputs = cubes
-    for output in outputs.values():
+    for name, output in outputs.items():
+        # reflectance, also for uint16 (QGIS applies GDAL's scale: test_qgis_shows_...)
+        tolerance = {"abs": 1e-4} if OUTPUT_DTYPES[name] == "uint16" else {"rel": 1e-5}
         path = write_style(output)
         assert path == style_path(output) and path.suffix == ".qml"
         renderer = ET.parse(path).getroot().find("pipe/rasterrenderer")
@@ -110,8 +122,8 @@ def test_qml_style_picks_true_colour_bands_and_a_2_98_cut(cubes):
                 values = dataset.read(band).ravel()
                 low, high = np.quantile(values[np.isfinite(values)], [0.02, 0.98])
                 enhancement = renderer.find(f"{name}ContrastEnhancement")
-                assert float(enhancement.findtext("minValue")) == pytest.approx(low, rel=1e-5)
-                assert float(enhancement.findtext("maxValue")) == pytest.approx(high, rel=1e-5)
+                assert float(enhancement.findtext("minValue")) == pytest.approx(low, **tolerance)
+                assert float(enhancement.findtext("maxValue")) == pytest.approx(high, **tolerance)
 
 
 def test_reconstruct_writes_the_sidecars_unless_told_not_to(cubes, tmp_path):
@@ -123,3 +135,89 @@ def test_reconstruct_writes_the_sidecars_unless_told_not_to(cubes, tmp_path):
     out = reconstruct_scene(source, tmp_path / "bare.tif", weights=weights, options=options)
     assert out.output.is_file() and not item_path(out.output).exists()
     assert not style_path(out.output).exists()
+
+
+def test_cog_bands_nearest_640_550_460_nm_are_red_green_blue_inside_the_tiff(cubes, tmp_path):
+    _, outputs = cubes
+    for name in ("cube.tif", "cube16.tif"):
+        assert not Path(f"{outputs[name]}.aux.xml").exists()
+        alone = shutil.copy(outputs[name], tmp_path / name)  # without any sidecar
+        with rasterio.open(alone) as dataset:
+            interps = [interp.name for interp in dataset.colorinterp]
+        assert [interps[band - 1] for band in true_colour_bands()] == ["red", "green", "blue"]
+        assert interps.count("undefined") == 28
+    assert not list(tmp_path.glob("*.aux.xml"))
+
+
+def qgis_probe(uris: list[str], cwd: Path) -> dict:
+    """What QGIS (run by :data:`QGIS_PYTHON`, headless) shows for each of ``uris``;
+    skips the test when QGIS's Python is not installed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    try:
+        found = subprocess.run(
+            [QGIS_PYTHON, "-c", "import qgis.core"], cwd=cwd, env=env, capture_output=True
+        )
+    except OSError:
+        pytest.skip(f"no {QGIS_PYTHON}")
+    if found.returncode != 0:
+        pytest.skip("QGIS's Python (python3-qgis) is not installed")
+    done = subprocess.run(
+        [QGIS_PYTHON, str(QGIS_PROBE), *uris],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def qml_stretch(output: Path) -> list[list[float]]:
+    """``[[min, max]]`` of red, green and blue in the ``.qml`` beside ``output``."""
+    renderer = ET.parse(style_path(output)).getroot().find("pipe/rasterrenderer")
+    return [
+        [float(renderer.findtext(f"{name}ContrastEnhancement/{limit}")) for limit in limits]
+        for name in ("red", "green", "blue")
+        for limits in [("minValue", "maxValue")]
+    ]
+
+
+def expected_centre_colour(output: Path) -> list[float]:
+    """0-255 red, green, blue of the centre pixel stretched with the ``.qml`` limits."""
+    with rasterio.open(output) as dataset:
+        row, col = dataset.height // 2, dataset.width // 2
+        window = rasterio.windows.Window(col, row, 1, 1)
+        values = dataset.read(list(true_colour_bands()), window=window).ravel()
+        reflectance = values * dataset.scales[0] + dataset.offsets[0]
+    return [
+        float(np.clip((value - low) / (high - low) * 255, 0, 255))
+        for value, (low, high) in zip(reflectance, qml_stretch(output), strict=True)
+    ]
+
+
+@pytest.mark.slow
+def test_qgis_shows_the_cog_in_true_colour_from_the_qml(cubes, tmp_path, record_property):
+    _, outputs = cubes
+    zarr = outputs["cubez.zarr"]
+    plain = shutil.copy(outputs["cube.tif"], tmp_path / "no_style.tif")  # no .qml
+    zarr_uris = [f'ZARR:"{zarr}":/reflectance', f'ZARR:"{zarr}":/reflectance:15']
+    tifs = [str(outputs["cube.tif"]), str(outputs["cube16.tif"])]
+    shown = qgis_probe([*tifs, str(plain), *zarr_uris], tmp_path)
+    record_property("qgis_version", shown["qgis_version"])
+    for uri in tifs:
+        layer = shown[uri]
+        assert layer["valid"] and layer["band_count"] == 31 and layer["crs"] == CRS
+        assert layer["renderer"] == "multibandcolor"
+        assert layer["bands"] == list(true_colour_bands()) == [25, 16, 7]
+        np.testing.assert_allclose(layer["stretch"], qml_stretch(Path(uri)), rtol=1e-9)
+        interps = [layer["colour_interpretation"][band - 1] for band in true_colour_bands()]
+        assert interps == ["Red", "Green", "Blue"]
+        # QGIS draws the .qml's reflectance stretch on reflectance (uint16 scaled by GDAL)
+        np.testing.assert_allclose(
+            layer["centre_colour"], expected_centre_colour(Path(uri)), atol=1.5
+        )
+    assert shown[tifs[1]]["scale_offset"] == [1e-4, 0.0]
+    for uri in (str(plain), *zarr_uris):  # reported, not required
+        record_property(uri, {k: shown[uri].get(k) for k in ("valid", "renderer", "bands")})

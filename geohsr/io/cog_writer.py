@@ -5,7 +5,9 @@ tiled, uncompressed scratch GTiff (``<path>.partial``, windowed writes, any alig
 :meth:`CogCubeWriter.finish` then converts it with GDAL's COG driver (ZSTD, predictor,
 overviews) to ``<path>.partial.cog``, checks it (:func:`~geohsr.io.verify.verify_cog`) and
 renames it to ``<path>``. Bands are described ``"400 nm"``... and carry ENVI-style
-``wavelength``/``wavelength_units`` metadata. The input's georeference is kept as it is: any
+``wavelength``/``wavelength_units`` metadata. The bands nearest 640/550/460 nm have GDAL
+colour interpretation red/green/blue (the others undefined), kept inside the TIFF (GDAL's
+``GDAL_METADATA`` tag, no ``.aux.xml``). The input's georeference is kept as it is: any
 affine transform (rotated/sheared included) with its CRS, or its GCPs, or its RPCs.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
@@ -26,6 +29,7 @@ from geohsr.exceptions import OutputError
 from geohsr.io.cube import COMPLETE_TAG, CubeGrid
 from geohsr.io.encoding import CubeEncoding
 from geohsr.io.output import COG_SUFFIX, partial_path, publish, remove
+from geohsr.io.qgis_style import true_colour_bands
 from geohsr.io.verify import check_bands_done, verify_cog
 from geohsr.spectral import N_BANDS, WAVELENGTHS_NM
 
@@ -40,6 +44,7 @@ COG_OPTIONS = {
     "BIGTIFF": "IF_SAFER",
     "NUM_THREADS": "ALL_CPUS",
 }
+TRUE_COLOUR_INTERP = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
 
 
 def affine_profile(grid: CubeGrid) -> dict[str, Any]:
@@ -56,6 +61,15 @@ def write_gcps_rpcs(dataset: Any, grid: CubeGrid) -> None:
         dataset.gcps = (list(grid.gcps), grid.crs)
     elif grid.georeference == "rpcs":
         dataset.rpcs = grid.rpcs
+
+
+def colour_interpretation() -> list[ColorInterp]:
+    """Per-band GDAL colour interpretation of a cube: red, green and blue on the bands
+    nearest 640, 550 and 460 nm (25, 16, 7), undefined on the others."""
+    interps = [ColorInterp.undefined] * N_BANDS
+    for band, interp in zip(true_colour_bands(), TRUE_COLOUR_INTERP, strict=True):
+        interps[band - 1] = interp
+    return interps
 
 
 def gdal_tags(attrs: dict[str, Any]) -> dict[str, str]:
@@ -106,6 +120,7 @@ class CogCubeWriter:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)  # GCP/RPC/none grids
             self.dataset = rasterio.open(self.partial, "w", **profile)
         write_gcps_rpcs(self.dataset, grid)
+        self.dataset.colorinterp = colour_interpretation()
         self.dataset.update_tags(**gdal_tags(attrs))
         for band, wavelength in enumerate(WAVELENGTHS_NM, start=1):
             self.dataset.set_band_description(band, f"{wavelength} nm")

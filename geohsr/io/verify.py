@@ -15,6 +15,7 @@ import numpy as np
 
 from geohsr.exceptions import OutputError
 from geohsr.io.cube import COMPLETE_TAG, CUBE_VARIABLE, CubeGrid
+from geohsr.io.qgis_style import true_colour_bands
 from geohsr.spectral import N_BANDS
 
 CUBE_DIMS = ("wavelength", "y", "x")
@@ -27,6 +28,15 @@ def check_bands_done(path: Path, bands_done: int, bands_total: int, *, resumable
         raise OutputError(
             f"{path} is incomplete: {bands_done} of {bands_total} rows of windows were "
             f"written; {fix}"
+        )
+
+
+def check_chunks_done(path: Path, chunks_done: int, chunks_total: int) -> None:
+    """Every chunk of a chunked run was written, else :class:`OutputError`."""
+    if chunks_done != chunks_total:
+        raise OutputError(
+            f"{path} is incomplete: {chunks_done} of {chunks_total} chunks were written; "
+            "rerun with --resume to finish it"
         )
 
 
@@ -72,7 +82,8 @@ def _zarr_problems(dataset, grid: CubeGrid, dtype: str, attr_names: Iterable[str
 
 def verify_cog(path: Path, grid: CubeGrid, dtype: str, tag_names: Iterable[str]) -> None:
     """The GeoTIFF at ``path`` opens with rasterio: 31 bands of ``dtype`` and ``grid``'s size,
-    each described, the CRS of ``grid``, the tags ``tag_names`` and the complete tag."""
+    each described, red/green/blue colour interpretation on the true-colour bands, the CRS
+    of ``grid``, the tags ``tag_names`` and the complete tag."""
     import rasterio
     from rasterio.errors import RasterioError
 
@@ -101,6 +112,12 @@ def _cog_problems(dataset, grid: CubeGrid, dtype: str, tag_names: Iterable[str])
         problems.append(f"tags missing: {', '.join(missing)}")
     if not all(dataset.descriptions):
         problems.append("bands without a description")
+    if dataset.count == N_BANDS:
+        interps = [dataset.colorinterp[band - 1].name for band in true_colour_bands()]
+        if interps != ["red", "green", "blue"]:
+            problems.append(
+                f"true-colour bands are {', '.join(interps)}, expected red, green, blue"
+            )
     crs = dataset.crs or dataset.gcps[1]
     if grid.crs is not None and crs != grid.crs:
         problems.append(f"CRS is {crs}, expected {grid.crs}")
