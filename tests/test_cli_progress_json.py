@@ -1,0 +1,58 @@
+"""`--progress json` (one machine-readable line per update on stderr) and SIGTERM, which
+unwinds a command like Ctrl+C (exit 143, no output published, locks released)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from click.testing import CliRunner
+from scene_fixtures import gradient_rgb, save_model, write_raster
+
+from geohsr.cli.main import Terminated, cli, sigterm_unwinds
+from geohsr.cli.progress_output import print_json_progress, progress_arg
+from geohsr.models import create_model
+
+FAST = ["--tile", "32", "--overlap", "8", "--batch-size", "2", "--device", "cpu"]
+
+
+@pytest.fixture
+def weights(tmp_path):
+    return str(save_model(create_model("scene_test_linear"), tmp_path / "t.safetensors"))
+
+
+def test_progress_json_prints_one_line_per_update(tmp_path, weights):
+    rgb = write_raster(tmp_path / "in.tif", gradient_rgb(70, 60))
+    args = ["reconstruct", str(rgb), str(tmp_path / "c.tif"), "--weights", weights, *FAST]
+    result = CliRunner().invoke(cli, [*args, "--progress", "json"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert records and all(set(r) == {"done", "total"} for r in records)
+    totals = {r["total"] for r in records}
+    done = [r["done"] for r in records]
+    assert len(totals) == 1 and done == sorted(done) and done[-1] == totals.pop()
+    assert "wrote" in result.stdout  # the summary still goes to stdout
+
+
+def test_progress_modes():
+    assert progress_arg("json", quiet=True) is print_json_progress
+    assert progress_arg("bar", quiet=True) is True
+    assert progress_arg("none", quiet=False) is False
+    assert progress_arg("auto", quiet=True) is False
+    assert progress_arg("auto", quiet=False) is None  # a bar on a terminal only
+
+
+def test_print_json_progress(capsys):
+    print_json_progress(3, 12)
+    assert capsys.readouterr().err == '{"done": 3, "total": 12}\n'
+
+
+def test_sigterm_raises_terminated_inside_and_restores_the_handler():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), sigterm_unwinds():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the handler raises at once
+    assert signal.getsignal(signal.SIGTERM) is before
