@@ -9,8 +9,11 @@ Needs the optional extra: ``pip install dask-jobqueue`` (``geohsr[jobqueue]``).
         --queue gpu --account myproject --walltime 02:00:00
     python examples/batch_slurm.py scenes.txt --out-dir cubes --pbs --queue gpu
     python examples/batch_slurm.py x --out-dir y --dry-run   # print the job script only
+    python examples/batch_slurm.py tiles/*.tif mosaic.tif --out-dir cubes --split-scenes 100
 
 Re-running the same command skips finished scenes. Exit code 1 if any scene failed.
+``--split-scenes AREA`` computes scenes larger than AREA megapixels in independent chunks
+spread over all jobs (one giant scene alone: ``examples/scene_slurm.py``).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def main() -> None:
     parser.add_argument("--gpus-per-job", type=int, default=1, help="SLURM --gres=gpu:N")
     parser.add_argument("--scenes-per-gpu", type=int, default=2, help="scenes in flight")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per model call")
+    parser.add_argument("--split-scenes", type=float, help="chunk scenes above AREA MP")
     parser.add_argument("--dry-run", action="store_true", help="print the job script, exit")
     args = parser.parse_args()
 
@@ -77,6 +81,7 @@ def main() -> None:
             options=ReconstructOptions(device="cuda", batch_size=args.batch_size),
             cluster=ClusterOptions(scheduler=cluster.scheduler_address),
             log=print,
+            split_scenes=args.split_scenes,
         )
     print(report.summary_text())
     sys.exit(0 if report.ok else 1)

@@ -8,7 +8,10 @@ A thin facade over :func:`geohsr.inference.scene.reconstruct_dataarray`::
     cube.sel(wavelength=550).plot()
 
 Computing the result gives the same values as ``geohsr reconstruct`` with the same
-settings (same blocks, same order). torch is imported only when ``reconstruct`` runs.
+settings (same windows, same per-pixel order). The graph is one independent task per
+output chunk, so it runs on any dask scheduler, ``dask.distributed`` included, when the
+model is given by weights name or path: tasks carry that name and the settings, and each
+process loads the model once. torch is imported only when ``reconstruct`` runs.
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ def private_copy(model: Any) -> Any:
 
 
 def _predictor(model: Any, options: ReconstructOptions):
-    """A Predictor from a Predictor, an ``nn.Module`` or a weights name/path."""
+    """``(Predictor, tasks' model source)`` from a Predictor, an ``nn.Module`` (source: the
+    predictor itself, this process only) or a weights name/path (a picklable spec)."""
     from torch import nn
 
+    from geohsr.inference.model_cache import PredictorSpec, cached_predictor
     from geohsr.inference.predictor import Predictor, resolve_camera
 
     if isinstance(model, Predictor):
@@ -48,7 +53,7 @@ def _predictor(model: Any, options: ReconstructOptions):
                 "camera= cannot change a ready Predictor; build it with "
                 "Predictor(..., camera=...) or pass the weights name/path or module instead"
             )
-        return model
+        return model, None
     settings = {
         "device": options.device,
         "batch_size": options.batch_size,
@@ -58,8 +63,9 @@ def _predictor(model: Any, options: ReconstructOptions):
         camera = resolve_camera(options.camera) if options.camera else None
         if hasattr(model, "set_camera"):
             model = private_copy(model)  # the camera is state: never change the caller's module
-        return Predictor(model, camera=camera, **settings)
-    return Predictor.from_weights(model, camera=options.camera, **settings)
+        return Predictor(model, camera=camera, **settings), None
+    spec = PredictorSpec.from_options(model, options)
+    return cached_predictor(spec), spec
 
 
 def _reconstruct(data: xr.DataArray, model: Any, kwargs: dict[str, Any]) -> xr.DataArray:
@@ -67,8 +73,9 @@ def _reconstruct(data: xr.DataArray, model: Any, kwargs: dict[str, Any]) -> xr.D
 
     options = ReconstructOptions(**kwargs)
     source = str(data.encoding.get("source", data.name or "(in-memory DataArray)"))
+    predictor, model_source = _predictor(model, options)
     return reconstruct_dataarray(
-        data, predictor=_predictor(model, options), options=options, source=source
+        data, predictor=predictor, options=options, source=source, model_source=model_source
     )
 
 
@@ -83,8 +90,10 @@ class HsrDataArrayAccessor:
         """Lazy ``(wavelength, y, x)`` float32 cube with the input's CRS and coordinates.
 
         model: a weights name/path, an ``nn.Module`` from ``create_model`` or a
-            ``Predictor``. options: any :class:`ReconstructOptions` field (``tile``,
-            ``overlap``, ``batch_size``, ``device``, ``bands``, ``scale``, ``stretch``...).
+            ``Predictor``; only a name or path works on ``dask.distributed`` (a live
+            model cannot be sent to workers). options: any :class:`ReconstructOptions`
+            field (``tile``, ``overlap``, ``batch_size``, ``device``, ``bands``,
+            ``scale``, ``stretch``, ``chunk_size``...).
         """
         return _reconstruct(self._data, model, options)
 

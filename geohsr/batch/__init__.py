@@ -2,7 +2,9 @@
 
 ``batch_reconstruct(inputs, out_dir, weights=...)`` does the whole job (what
 ``geohsr batch`` runs); ``run_batch(jobs, cluster, predictor)`` runs planned jobs on a
-cluster you created yourself (dask-jobqueue, dask-cuda: see ``examples/``).
+cluster you created yourself (dask-jobqueue, dask-cuda: see ``examples/``);
+``reconstruct_scene_on_cluster(src, dst, cluster=...)`` spreads one scene over a cluster
+in independent chunks (``geohsr reconstruct --scheduler/--n-workers``).
 
 Names are imported on first use, so ``import geohsr.batch`` stays light and a missing
 ``distributed`` package is reported with the command that installs it.
@@ -32,6 +34,8 @@ _EXPORTS = {
     "SceneRecord": "geohsr.batch.report",
     "batch_reconstruct": "geohsr.batch.runner",
     "run_batch": "geohsr.batch.runner",
+    "ClusterChunks": "geohsr.batch.scene_chunks",
+    "reconstruct_scene_on_cluster": "geohsr.batch.scene_chunks",
     "PredictorPlugin": "geohsr.batch.worker",
     "PredictorSettings": "geohsr.batch.worker",
 }

@@ -8,8 +8,10 @@ or dask-cuda cluster, see ``examples/``).
 from __future__ import annotations
 
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,13 +22,17 @@ from geohsr.batch.cluster import DEFAULT_RETRIES, BatchCluster, ClusterOptions, 
 from geohsr.batch.inputs import SceneJob, expand_inputs, plan_jobs
 from geohsr.batch.progress import BatchProgress
 from geohsr.batch.report import REPORT_FILENAME, BatchReport, SceneRecord
+from geohsr.batch.scene_chunks import ClusterChunks
 from geohsr.batch.worker import (
     PROGRESS_TOPIC,
     PredictorPlugin,
     PredictorSettings,
+    batch_wording,
     reconstruct_scene_task,
+    scene_options,
 )
-from geohsr.exceptions import OutputError
+from geohsr.exceptions import GeoHSRError, OutputError
+from geohsr.inference.model_cache import cached_predictor
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
 from geohsr.io.lock import output_lock
 from geohsr.io.output import is_complete_output, make_output_folder
@@ -43,6 +49,7 @@ def run_batch(
     overwrite: bool = False,
     retries: int = DEFAULT_RETRIES,
     show_progress: bool = True,
+    split_scenes: float | None = None,
 ) -> BatchReport:
     """Reconstruct ``jobs`` on ``cluster``, one task per scene; a report in job order.
 
@@ -50,7 +57,10 @@ def run_batch(
     outputs are resumed, anything else is redone. ``options`` apply to every scene.
     The model is loaded once per worker by :class:`PredictorPlugin`. Never raises for a
     failing scene: its record says ``failed`` with the error. ``show_progress``: a line per
-    scene on stderr, plus progress bars when stderr is a terminal.
+    scene on stderr, plus progress bars when stderr is a terminal. ``split_scenes``: Zarr
+    scenes larger than this many megapixels are split into independent chunk tasks
+    (:class:`~geohsr.batch.scene_chunks.ClusterChunks`, ``options.chunk_size``), so a few
+    giant scenes among small ones keep every worker busy.
     """
     options = options or ReconstructOptions()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -65,11 +75,14 @@ def run_batch(
         else:
             pending.append(job)
 
+    giants = [job for job in pending if split_scenes is not None and _larger(job, split_scenes)]
+    pending = [job for job in pending if job not in giants]
     client = cluster.client
     with BatchProgress(len(jobs), complete=len(records), enabled=show_progress) as progress:
-        if pending:
+        if pending or giants:
             client.register_plugin(PredictorPlugin(predictor, cluster.local_gpus))
             client.subscribe_topic(PROGRESS_TOPIC, progress.on_event)
+            split = ThreadPoolExecutor(max_workers=max(1, min(len(giants), MAX_SPLIT_SCENES)))
             try:
                 futures = {
                     client.submit(
@@ -83,11 +96,21 @@ def run_batch(
                     ): job
                     for job in pending
                 }
+                split_runs = [
+                    split.submit(
+                        _split_scene, job, cluster, predictor, options, overwrite, retries, progress
+                    )
+                    for job in giants
+                ]
                 for future in as_completed(futures):
                     record = _collect(future, futures[future], retries)
                     records[record.scene] = record
                     progress.finished(record)
+                for run in split_runs:
+                    record = run.result()
+                    records[record.scene] = record
             finally:
+                split.shutdown(wait=False, cancel_futures=True)  # all done, or interrupted
                 client.unsubscribe_topic(PROGRESS_TOPIC)
 
     return BatchReport(
@@ -98,6 +121,67 @@ def run_batch(
         weights=predictor.weights,
         started_at=started_at,
     )
+
+
+#: giant scenes whose chunks are submitted at the same time (the others wait for a turn)
+MAX_SPLIT_SCENES = 4
+
+
+def _larger(job: SceneJob, megapixels: float) -> bool:
+    """Whether ``job`` writes Zarr and its scene exceeds ``megapixels`` (an unreadable
+    scene is not: its own task reports the error)."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    if job.output.suffix != ".zarr":
+        return False
+    try:
+        with rasterio.open(job.scene.location) as dataset:
+            return dataset.width * dataset.height / 1e6 > megapixels
+    except (RasterioError, OSError):
+        return False
+
+
+def _split_scene(
+    job: SceneJob,
+    cluster: BatchCluster,
+    settings: PredictorSettings,
+    options: ReconstructOptions,
+    overwrite: bool,
+    retries: int,
+    progress: BatchProgress,
+) -> SceneRecord:
+    """Reconstruct one giant scene as chunk tasks on ``cluster`` (from a client thread)."""
+    from geohsr.inference.scene import reconstruct_scene
+
+    started = time.perf_counter()
+    record = SceneRecord(job.name, job.scene.location, str(job.output), "failed", worker="chunks")
+
+    def report(done: int, total: int) -> None:
+        progress.on_event((time.time(), {"scene": job.name, "done": done, "total": total}))
+
+    try:
+        result = reconstruct_scene(
+            job.scene.location,
+            job.output,
+            predictor=cached_predictor(settings),
+            options=scene_options(job, options),
+            overwrite=overwrite,
+            resume=not overwrite,
+            progress=report,
+            runner=ClusterChunks(settings, cluster=cluster, retries=retries),
+        )
+    except GeoHSRError as err:
+        record.error = f"{type(err).__name__}: {batch_wording(str(err))}"
+    except Exception as err:  # noqa: BLE001 - one broken scene must not stop the batch
+        record.error = f"{type(err).__name__}: {err}"
+        record.traceback = traceback.format_exc()
+    else:
+        record.status = "done"
+        record.megapixels = result.megapixels
+    record.seconds = time.perf_counter() - started
+    progress.finished(record)
+    return record
 
 
 def batch_reconstruct(
@@ -112,6 +196,7 @@ def batch_reconstruct(
     retries: int = DEFAULT_RETRIES,
     show_progress: bool = True,
     log: Callable[[str], None] | None = None,
+    split_scenes: float | None = None,
 ) -> BatchReport:
     """Reconstruct every scene in ``inputs`` into ``out_dir`` on a dask cluster.
 
@@ -120,7 +205,8 @@ def batch_reconstruct(
     device, batch size, torch threads, scaling, dtype ...) apply to every scene, as for
     ``reconstruct_scene``. The report is also written to
     ``<out_dir>/geohsr_batch_report.json`` (``report.path``). ``log`` receives a few
-    informational lines (cluster address, dashboard link).
+    informational lines (cluster address, dashboard link). ``split_scenes``: scenes above
+    this many megapixels run as chunk tasks (see :func:`run_batch`).
 
     One batch at a time writes into ``out_dir`` (a lock beside the report); another one
     running there is an :class:`OutputError` at once. When every output is already
@@ -150,6 +236,7 @@ def batch_reconstruct(
                 overwrite=overwrite,
                 retries=retries,
                 show_progress=show_progress,
+                split_scenes=split_scenes,
             )
         report.path = _write_report(report, out_dir)
         if options.sidecars:

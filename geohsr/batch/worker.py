@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from distributed import WorkerPlugin, get_worker
@@ -20,8 +19,8 @@ from distributed import WorkerPlugin, get_worker
 from geohsr.batch.inputs import SceneJob
 from geohsr.batch.report import SceneRecord
 from geohsr.exceptions import GeoHSRError, ModelError
+from geohsr.inference.model_cache import PredictorSpec, install_predictor
 from geohsr.inference.options import ReconstructOptions
-from geohsr.spectral.cameras import CameraResponse
 
 #: name under which the plugin is registered (``worker.plugins[PLUGIN_NAME]``)
 PLUGIN_NAME = "geohsr-predictor"
@@ -33,38 +32,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
 PROGRESS_INTERVAL_S = 0.5
 
 
-@dataclass(frozen=True)
-class PredictorSettings:
-    """How each worker builds its predictor: weights name or path, device, batch size,
-    torch threads (``None``: the predictor's defaults) and the input's camera response (or
-    None)."""
-
-    weights: str
-    device: str = "auto"
-    batch_size: int | None = None
-    threads: int | None = None
-    camera: CameraResponse | None = None
-
-    @classmethod
-    def from_options(
-        cls, weights: str | Path, options: ReconstructOptions, threads: int | None = None
-    ) -> PredictorSettings:
-        """Settings from reconstruct options; ``threads`` fills in when they give none. The
-        camera is resolved here, on the client: a bad spec fails before any worker starts,
-        and workers need neither the CSV file nor the camera database."""
-        camera = None
-        if options.camera is not None:
-            from geohsr.inference.predictor import resolve_camera
-            from geohsr.models.weights import read_metadata
-
-            camera = resolve_camera(options.camera, read_metadata(weights))
-        return cls(
-            str(weights), options.device, options.batch_size, options.threads or threads, camera
-        )
+#: how each worker builds its predictor (weights name or path and settings)
+PredictorSettings = PredictorSpec
 
 
 class PredictorPlugin(WorkerPlugin):
-    """Loads one predictor per worker in ``setup``.
+    """Loads one predictor per worker in ``setup`` and makes it the one chunk tasks with
+    the same settings find (:func:`~geohsr.inference.model_cache.cached_predictor`).
 
     ``local_gpus`` > 0 (a local multi-GPU cluster) puts worker ``i`` on
     ``cuda:{i % local_gpus}`` when the device is ``"auto"``; elsewhere each worker sees
@@ -79,15 +53,8 @@ class PredictorPlugin(WorkerPlugin):
         self.predictor: Any = None
 
     def setup(self, worker) -> None:
-        from geohsr.inference.predictor import Predictor
-
-        self.predictor = Predictor.from_weights(
-            self.settings.weights,
-            device=self.device_for(worker.name),
-            batch_size=self.settings.batch_size,
-            threads=self.settings.threads,
-            camera=self.settings.camera,
-        )
+        self.predictor = self.settings.load(device=self.device_for(worker.name))
+        install_predictor(self.settings, self.predictor)
 
     def teardown(self, worker) -> None:
         self.predictor = None

@@ -56,6 +56,13 @@ from geohsr.cli.options import options_from_params, reconstruct_options
     show_default=True,
     help="Retries of a scene after a transient I/O error.",
 )
+@click.option(
+    "--split-scenes",
+    type=click.FloatRange(min=0),
+    metavar="AREA",
+    help="Split Zarr scenes larger than AREA megapixels into independent chunk tasks "
+    "(--chunk-size), so giant scenes share the workers with small ones.",
+)
 @click.option("--overwrite", is_flag=True, help="Redo scenes whose outputs are complete.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; only the summary.")
 @click.pass_context
@@ -69,6 +76,7 @@ def batch(
     n_workers,
     threads_per_worker,
     retries,
+    split_scenes,
     overwrite,
     quiet,
     **params,
@@ -102,6 +110,7 @@ def batch(
         retries=retries,
         show_progress=not quiet,
         log=None if quiet else lambda line: click.echo(line, err=True),
+        split_scenes=split_scenes,
     )
     if report.path is None:
         click.echo(

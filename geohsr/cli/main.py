@@ -3,12 +3,17 @@
 Subcommands live in their own modules and are imported only when invoked, so
 `geohsr --help` stays fast (no torch import). Any :class:`GeoHSRError` becomes a
 one-line message on stderr and exit code 2; warnings become one-line notes or nothing
-(:mod:`geohsr.cli.notes`).
+(:mod:`geohsr.cli.notes`). SIGTERM unwinds the command like Ctrl+C (locks released, no
+output published unless it was complete) and exits with 143.
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -26,7 +31,31 @@ COMMANDS: dict[str, str] = {
     "finetune": "geohsr.cli.train_cmd:finetune",
     "evaluate": "geohsr.cli.train_cmd:evaluate",
     "batch": "geohsr.cli.batch_cmd:batch",
+    "sample": "geohsr.cli.sample_cmd:sample",
 }
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived. A BaseException, like KeyboardInterrupt, so no ``except Exception``
+    swallows it and every ``finally`` (locks, scratch files, threads) runs on the way out."""
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (elsewhere,
+    or without SIGTERM, nothing changes); the previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 class LazyGroup(click.Group):
@@ -44,11 +73,14 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            with warnings_as_notes():
+            with sigterm_unwinds(), warnings_as_notes():
                 return super().invoke(ctx)
         except GeoHSRError as err:
             click.echo(f"Error: {err}", err=True)
             ctx.exit(2)
+        except Terminated:
+            click.echo("Error: stopped by SIGTERM; unfinished outputs are not published", err=True)
+            ctx.exit(128 + signal.SIGTERM)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

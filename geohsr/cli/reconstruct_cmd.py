@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import click
 
+from geohsr.cli.cluster_options import reconstruct_on, scene_cluster_options
 from geohsr.cli.options import options_from_params, reconstruct_options
+from geohsr.cli.progress_output import progress_arg, progress_option
 
 
 @click.command()
 @click.argument("src", type=click.Path(path_type=str))
 @click.argument("dst", type=click.Path(path_type=str))
 @reconstruct_options
+@scene_cluster_options
 @click.option(
     "--overwrite",
     is_flag=True,
@@ -18,25 +21,28 @@ from geohsr.cli.options import options_from_params, reconstruct_options
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted .zarr run (DST.partial).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
-def reconstruct(src: str, dst: str, overwrite: bool, resume: bool, quiet: bool, **params) -> None:
+@progress_option
+def reconstruct(
+    src: str, dst: str, overwrite: bool, resume: bool, quiet: bool, progress_mode: str, **params
+) -> None:
     """Reconstruct a 31-band cube (400-700 nm) from the RGB raster SRC into DST.
 
     DST ends in .zarr (Zarr) or .tif (Cloud-Optimised GeoTIFF); it keeps SRC's CRS and
     pixel grid (or its ground control points / RPCs; --warp resamples to a map grid).
     Masked/nodata pixels become NaN (or 65535 with --dtype uint16). The progress bar shows
-    on a terminal only.
+    on a terminal only (--progress json: one JSON line per update on stderr).
     """
-    from geohsr.inference.scene import reconstruct_scene
-
     weights, options = options_from_params(params)
-    result = reconstruct_scene(
+    result = reconstruct_on(
+        params,
         src,
         dst,
         weights=weights,
         options=options,
         overwrite=overwrite,
         resume=resume,
-        progress=False if quiet else None,
+        progress=progress_arg(progress_mode, quiet),
+        log=None if quiet else lambda line: click.echo(line, err=True),
     )
     if quiet:
         return
@@ -46,6 +52,11 @@ def reconstruct(src: str, dst: str, overwrite: bool, resume: bool, quiet: bool, 
         f"{result.n_windows} windows in {result.seconds:.1f} s "
         f"({result.megapixels_per_s:.2f} MP/s)"
     )
+    if result.chunks:
+        click.echo(
+            f"{result.chunks} independent chunks; their borders cost {result.redundancy:.1%} "
+            "extra windows"
+        )
     if result.georeference in ("gcps", "rpcs"):
         kind = "ground control points" if result.georeference == "gcps" else "RPCs"
         click.echo(

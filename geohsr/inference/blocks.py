@@ -1,6 +1,7 @@
-"""Predict + blend a scene block by block: the one code path behind both the command line
-(:func:`stream_blocks`, sequential, bounded memory) and the ``.hsr`` accessor
-(:func:`lazy_cube`, a dask graph of the same block tasks).
+"""Predict + blend a scene, or one chunk of it, block by block: the one code path behind
+the command line (:func:`stream_blocks` over the whole scene, sequential, bounded memory)
+and the independent chunks of :mod:`geohsr.inference.chunked` (the same over the windows
+touching one chunk, see :func:`~geohsr.tiling.chunks.chunk_plan`).
 
 A block is the windows of one band (row of windows) whose columns fall in one group of
 ``predictor.batch_size`` window columns (see :mod:`geohsr.tiling.plan`). Its input is the
@@ -11,12 +12,10 @@ NaN wherever the input was masked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import dask
-import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -33,6 +32,10 @@ from geohsr.tiling import (
     make_plan,
     reflect_pad,
 )
+from geohsr.tiling.chunks import Chunk, chunk_plan
+
+#: reads the input ``(3, h, w)`` float32 of scene rows and columns ``(rows, cols)``
+Reader = Callable[[slice, slice], np.ndarray]
 
 
 def fill_masked(window: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -47,25 +50,45 @@ def fill_masked(window: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BlockResult:
-    """:class:`~geohsr.tiling.BlockOutput` plus how many windows the block held and, when the
-    predictor knows the camera, the block's largest re-rendering error (else None)."""
+    """What one block gives: ``values`` ``(31, h, w)`` float32 to store at scene pixel
+    ``(row, col)`` (the block's finished pixels; for a chunk, only those inside it, possibly
+    none), the hand-over sums (``output``), how many windows the block held and, when the
+    predictor knows the camera, the largest re-rendering error of ``values`` (else None)."""
 
     output: BlockOutput
+    row: int
+    col: int
+    values: np.ndarray
     n_windows: int
     rerender_error: float | None = None
 
 
 class BlockReconstructor:
-    """Reconstructs the blocks of a ``height x width`` scene with ``predictor``.
+    """Reconstructs the blocks of a ``height x width`` scene with ``predictor``, or with
+    ``chunk`` only the blocks of the windows touching that chunk (same grid, weights and
+    per-pixel order as the whole scene, so the chunk's pixels get the same values).
 
     ``predictor`` needs ``predict((N, 3, h, w)) -> (N, 31, h, w)`` and ``batch_size``.
     """
 
-    def __init__(self, predictor, height: int, width: int, tile: int, overlap: int) -> None:
+    def __init__(
+        self,
+        predictor,
+        height: int,
+        width: int,
+        tile: int,
+        overlap: int,
+        *,
+        chunk: Chunk | None = None,
+    ) -> None:
         self.predictor = predictor
         self.tile = tile
+        self.chunk = chunk
         self.grid = make_grid(height, width, tile, overlap)
-        self.plan: BlendPlan = make_plan(self.grid, predictor.batch_size)
+        plan = make_plan(self.grid, predictor.batch_size)
+        if chunk is not None:
+            plan = chunk_plan(plan, chunk, predictor.batch_size)
+        self.plan: BlendPlan = plan
         self.weights = feather_weights(self.grid.window_height, self.grid.window_width, overlap)
 
     def region(self, band_index: int, block_index: int) -> tuple[slice, slice]:
@@ -95,6 +118,31 @@ class BlockReconstructor:
             return windows, np.zeros((0, 3, self.tile, self.tile), np.float32)
         return windows, np.stack(inputs)
 
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Predictions ``(N, 31, tile, tile)`` of model inputs ``(N, 3, tile, tile)``.
+
+        A lone window of a scene with several windows is predicted alongside a copy of
+        itself: torch's CPU kernels give one image other last bits than several, and the
+        same window may be alone in one run (a chunk's edge, a block of nodata) and not in
+        another (see :func:`~geohsr.inference.predictor.call_sizes`).
+        """
+        if len(inputs) == 0:
+            return np.zeros((0, N_BANDS, self.tile, self.tile), np.float32)
+        if len(inputs) == 1 and self.grid.n_windows > 1:
+            return self.predictor.predict(np.concatenate([inputs, inputs]))[:1]
+        return self.predictor.predict(inputs)
+
+    def kept(self, band_index: int, block_index: int) -> tuple[slice, slice]:
+        """Rows and columns, within the block's finished pixels, that this reconstructor
+        stores: all of them for a scene, those inside the chunk for a chunk."""
+        band, block = self.plan.bands[band_index], self.plan.blocks[block_index]
+        if self.chunk is None:
+            return slice(0, band.final_size), slice(0, block.final_size)
+        return (
+            _clip(band.begin, band.final_end, self.chunk.row0, self.chunk.row1),
+            _clip(block.begin, block.final_end, self.chunk.col0, self.chunk.col1),
+        )
+
     def run_block(
         self,
         band_index: int,
@@ -108,28 +156,57 @@ class BlockReconstructor:
         band, block = self.plan.bands[band_index], self.plan.blocks[block_index]
         window_h, window_w = self.grid.window_height, self.grid.window_width
         windows, inputs = self.window_inputs(band_index, block_index, rgb)
-        if windows:
-            predictions = self.predictor.predict(inputs)[:, :, :window_h, :window_w]
-        else:
-            predictions = np.zeros((0, N_BANDS, window_h, window_w), np.float32)
+        predictions = self.predict(inputs)[:, :, :window_h, :window_w]
         output = blend_block(
             band, block, windows, predictions, self.weights, pending=pending, carry=carry
         )
-        final_rgb = rgb[:, : band.final_size, : block.final_size]
-        valid = np.isfinite(final_rgb).all(axis=0)
-        output.values[:, ~valid] = np.nan
+        rows, cols = self.kept(band_index, block_index)
+        values = output.values[:, rows, cols]
+        kept_rgb = rgb[:, rows, cols]
+        valid = np.isfinite(kept_rgb).all(axis=0)
+        values[:, ~valid] = np.nan
+        return BlockResult(
+            output,
+            band.begin + rows.start,
+            block.begin + cols.start,
+            values,
+            len(band.starts) * len(block.starts),
+            self._rerender_error(values, kept_rgb, valid),
+        )
+
+    def _rerender_error(self, values: np.ndarray, rgb: np.ndarray, valid: np.ndarray):
         camera = getattr(self.predictor, "camera", None)
-        error = None
-        if camera is not None:
-            usable = valid & (final_rgb < SATURATION_LEVEL).all(axis=0)
-            errors = rerender_error(output.values, final_rgb, camera.normalised)[usable]
-            error = float(errors.max()) if errors.size else 0.0
-        return BlockResult(output, len(band.starts) * len(block.starts), error)
+        if camera is None:
+            return None
+        usable = valid & (rgb < SATURATION_LEVEL).all(axis=0)
+        errors = rerender_error(values, rgb, camera.normalised)[usable]
+        return float(errors.max()) if errors.size else 0.0
+
+
+def _clip(begin: int, end: int, low: int, high: int) -> slice:
+    """``[begin, end) ∩ [low, high)`` relative to ``begin`` (empty when they do not meet)."""
+    start = min(max(low, begin), end) - begin
+    return slice(start, max(min(high, end) - begin, start))
+
+
+def dataarray_reader(rgb: xr.DataArray) -> Reader:
+    """Reads regions of a (lazy) ``(band, y, x)`` array in the calling thread."""
+    return lambda rows, cols: compute(rgb.isel(y=rows, x=cols))
+
+
+def array_reader(data: np.ndarray, origin: tuple[int, int]) -> Reader:
+    """Reads regions of ``data`` ``(3, h, w)``, whose first pixel is scene pixel ``origin``."""
+    row0, col0 = origin
+
+    def read(rows: slice, cols: slice) -> np.ndarray:
+        return data[:, rows.start - row0 : rows.stop - row0, cols.start - col0 : cols.stop - col0]
+
+    return read
 
 
 def stream_blocks(
     reconstructor: BlockReconstructor,
-    rgb: xr.DataArray,
+    read: Reader,
     *,
     first_band: int = 0,
     emit_from_band: int = 0,
@@ -143,67 +220,18 @@ def stream_blocks(
     plan = reconstructor.plan
     order = [(i, j) for i in range(first_band, len(plan.bands)) for j in range(len(plan.blocks))]
 
-    def read(index: tuple[int, int]) -> np.ndarray:
-        rows, cols = reconstructor.region(*index)
-        return compute(rgb.isel(y=rows, x=cols))
+    def read_block(index: tuple[int, int]) -> np.ndarray:
+        return np.asarray(read(*reconstructor.region(*index)), dtype=np.float32)
 
     carries: list[Partial | None] = [None] * len(plan.blocks)
     pending: Partial | None = None
     with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(read, order[0]) if order else None
+        upcoming = pool.submit(read_block, order[0]) if order else None
         for k, (i, j) in enumerate(order):
             region = upcoming.result()
             if k + 1 < len(order):
-                upcoming = pool.submit(read, order[k + 1])
+                upcoming = pool.submit(read_block, order[k + 1])
             result = reconstructor.run_block(i, j, region, pending if j else None, carries[j])
             pending, carries[j] = result.output.pending, result.output.carry
             if i >= emit_from_band:
                 yield i, j, result
-
-
-def lazy_cube(reconstructor: BlockReconstructor, rgb: xr.DataArray, token: str) -> da.Array:
-    """The cube ``(31, H, W)`` float32 as a dask array of block tasks.
-
-    Task ``(i, j)`` depends on ``(i, j - 1)`` (pending sums) and ``(i - 1, j)`` (carried
-    sums): the same blocks, inputs and order as :func:`stream_blocks`, hence the same values.
-    ``token`` names the graph (same settings and input -> same keys).
-    """
-    plan = reconstructor.plan
-    run = dask.delayed(_run_block_task, pure=True)
-    results: dict[tuple[int, int], object] = {}
-    rows_of_chunks = []
-    for i, band in enumerate(plan.bands):
-        row = []
-        for j, block in enumerate(plan.blocks):
-            rows, cols = reconstructor.region(i, j)
-            region = rgb.data[:, rows, cols]
-            pending = results[i, j - 1] if j else None
-            carry = results[i - 1, j] if i else None
-            results[i, j] = run(
-                reconstructor, i, j, region, pending, carry, dask_key_name=f"hsr-{token}-{i}-{j}"
-            )
-            values = dask.delayed(_values, pure=True)(
-                results[i, j], dask_key_name=f"hsr-values-{token}-{i}-{j}"
-            )
-            shape = (N_BANDS, band.final_size, block.final_size)
-            row.append(da.from_delayed(values, shape=shape, dtype=np.float32))
-        rows_of_chunks.append(row)
-    return da.block(rows_of_chunks)
-
-
-def _run_block_task(
-    reconstructor: BlockReconstructor,
-    band_index: int,
-    block_index: int,
-    region: np.ndarray,
-    left: BlockResult | None,
-    above: BlockResult | None,
-) -> BlockResult:
-    pending = left.output.pending if left is not None else None
-    carry = above.output.carry if above is not None else None
-    rgb = np.asarray(region, dtype=np.float32)
-    return reconstructor.run_block(band_index, block_index, rgb, pending, carry)
-
-
-def _values(result: BlockResult) -> np.ndarray:
-    return result.output.values

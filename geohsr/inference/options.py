@@ -42,7 +42,11 @@ class ReconstructOptions:
     (default 13: at most 6.1e-5 error, ~3x smaller files; 0 or None: every bit kept; see
     :mod:`geohsr.io.encoding`). The accessor returns the same rounded values.
     sidecars: write a STAC Item (``<name>.json``) and a QGIS true-colour style
-    (``<name>.qml``) beside file outputs.
+    (``<name>.qml``) beside file outputs. chunk_size: side (pixels) of the independent
+    chunks of a distributed run (rounded up to whole Zarr chunks) and of the accessor's
+    output chunks; ``None``: :func:`~geohsr.tiling.chunks.default_chunk_size` (24 window
+    strides for files, 8 for the accessor, whose chunks are held in memory). Values do not
+    depend on it.
     """
 
     tile: int = DEFAULT_TILE
@@ -61,6 +65,7 @@ class ReconstructOptions:
     warp: str | None = None
     precision_bits: int | None = DEFAULT_PRECISION_BITS
     sidecars: bool = True
+    chunk_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.precision_bits == 0:
@@ -90,6 +95,8 @@ class ReconstructOptions:
             )
         if self.warp is not None and not self.warp.strip():
             raise InputError("--warp needs a CRS, e.g. --warp EPSG:32633, or --warp gcps")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise InputError(f"--chunk-size must be at least 1 pixel, got {self.chunk_size}")
         if self.zarr_format not in ZARR_FORMATS:
             raise OutputError(f"--zarr-format must be 2 or 3, got {self.zarr_format}")
 

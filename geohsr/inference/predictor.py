@@ -126,16 +126,21 @@ class Predictor:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """RGB windows ``(N, 3, h, w)`` float32 in [0, 1] -> cubes ``(N, 31, h, w)`` float32.
 
-        Runs ``batch_size`` windows per model call.
+        Model calls take the windows :func:`call_sizes` says, so a window's prediction does
+        not depend on which windows share its call (see there).
         """
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected a batch (N, 3, h, w), got shape {batch.shape}")
         out = np.empty((batch.shape[0], N_BANDS, *batch.shape[2:]), np.float32)
         with self._lock, torch.inference_mode():
-            for start in range(0, batch.shape[0], self.batch_size):
-                out[start : start + self.batch_size] = self._forward(
-                    batch[start : start + self.batch_size]
-                )
+            start = 0
+            for size in call_sizes(batch.shape[0], self.batch_size, self.device.type):
+                windows = batch[start : start + size]
+                if len(windows) < size:  # padded with copies of the last window
+                    padding = np.repeat(windows[-1:], size - len(windows), axis=0)
+                    windows = np.concatenate([windows, padding])
+                out[start : start + size] = self._forward(windows)[: len(out) - start]
+                start += size
         return out
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
@@ -147,6 +152,32 @@ class Predictor:
         else:
             y = self.model(x)
         return y.float().cpu().numpy()
+
+
+def call_sizes(n_windows: int, batch_size: int, device_type: str = "cpu") -> list[int]:
+    """Windows per model call for ``n_windows`` windows (a last size beyond what is left
+    means the call is padded with copies of the last window).
+
+    torch picks kernels by batch shape, and a window's prediction can differ in the last
+    bits between shapes (on CPU: one image against several; measured 2e-5 on a small
+    mxr_unet18). So calls keep to one shape class: on CPU ``batch_size`` windows, a single
+    window left over joining the call before it (a lone window is left to the caller, see
+    :meth:`~geohsr.inference.blocks.BlockReconstructor.predict`); with two or more windows
+    per call a window's prediction does not depend on its call mates (checked bit for bit
+    on these CPUs). On CUDA always ``batch_size`` windows. Chunked and streaming
+    reconstructions then agree bit for bit.
+    """
+    if n_windows <= 0:
+        return []
+    if device_type != "cpu":
+        return [batch_size] * -(-n_windows // batch_size)
+    full, left = divmod(n_windows, batch_size)
+    sizes = [batch_size] * full
+    if left == 1 and sizes:
+        sizes[-1] += 1
+    elif left:
+        sizes.append(left)
+    return sizes
 
 
 def training_cameras(meta: dict[str, Any]) -> list[CameraResponse]:

@@ -4,6 +4,10 @@
 :func:`reconstruct_dataarray` (lazy dask cube, used by the ``.hsr`` accessor) share every
 step: :func:`~geohsr.io.read.prepare_rgb` for input, :class:`BlockReconstructor` for
 predict + blend, :func:`cube_attrs` and :func:`~geohsr.io.cube.cube_dataarray` for metadata.
+A ``runner`` (e.g. :class:`geohsr.batch.scene_chunks.ClusterChunks`) replaces the sequential
+pass of :func:`reconstruct_scene` by independent chunks computed elsewhere
+(:mod:`geohsr.inference.chunked`); everything around it (lock, checks, writer, publish)
+stays the same.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +26,13 @@ from dask.base import tokenize
 
 from geohsr._version import __version__
 from geohsr.exceptions import InputError
-from geohsr.inference.blocks import BlockReconstructor, lazy_cube, stream_blocks
+from geohsr.inference.blocks import BlockReconstructor, dataarray_reader, stream_blocks
+from geohsr.inference.chunked import SceneGeometry, chunked_cube
+from geohsr.inference.model_cache import LocalPredictor, PredictorSource
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
 from geohsr.inference.predictor import Predictor
 from geohsr.inference.progress import Progress, ProgressArg
+from geohsr.inference.write_behind import WriteBehind
 from geohsr.io.cog_writer import CogCubeWriter
 from geohsr.io.cube import CubeGrid, cube_dataarray, georeference_attrs
 from geohsr.io.encoding import CubeEncoding
@@ -45,11 +52,13 @@ from geohsr.io.stac import item_path
 from geohsr.io.zarr_gdal import check_zarr_grid
 from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side
 from geohsr.spectral import N_BANDS
+from geohsr.tiling.chunks import ACCESSOR_CHUNK_STRIDES, default_chunk_size, rows_covered
 from geohsr.tiling.feather import DEFAULT_FLOOR
 
 __all__ = [
     "DEFAULT_WEIGHTS",
     "ReconstructOptions",
+    "PreparedScene",
     "ReconstructResult",
     "is_complete_output",
     "reconstruct_dataarray",
@@ -69,7 +78,9 @@ class ReconstructResult:
     output pixels written per second in this run; crs: the output CRS (of the GCPs for a
     GCP-only input; ``None`` when the input had no georeference); resumed_from_band: first
     band written by this run; georeference: what the output carries (``affine``, ``gcps``,
-    ``rpcs`` or ``none``; ``None`` when nothing was written).
+    ``rpcs`` or ``none``; ``None`` when nothing was written); chunks: how many independent
+    chunks a cluster run split the scene into (0: one sequential pass) and redundancy:
+    the extra windows their borders cost (0.085 = 8.5 %).
     """
 
     output: Path
@@ -81,6 +92,8 @@ class ReconstructResult:
     crs: str | None
     resumed_from_band: int = 0
     georeference: str | None = None
+    chunks: int = 0
+    redundancy: float = 0.0
 
 
 def cube_attrs(
@@ -165,6 +178,36 @@ def _prepare_input(
     )
 
 
+@dataclass(frozen=True)
+class PreparedScene:
+    """A scene ready to be computed into its (open, possibly resumed) ``writer``: what a
+    ``runner`` of :func:`reconstruct_scene` receives.
+
+    src: the input as the user gave it; rgb: the prepared input ``(3, H, W)`` (lazy);
+    scaling: how raw values were scaled (stretch limits resolved); source_key: the input's
+    absolute path (what resume fingerprints record)."""
+
+    src: Path
+    source_key: str
+    rgb: xr.DataArray
+    scaling: InputScaling
+    grid: CubeGrid
+    options: ReconstructOptions
+    predictor: Any
+    writer: ZarrCubeWriter | CogCubeWriter
+
+    @property
+    def geometry(self) -> SceneGeometry:
+        return SceneGeometry(
+            self.grid.height, self.grid.width, self.options.tile, self.options.overlap
+        )
+
+
+#: computes a prepared scene into its writer and publishes it (the default: one sequential
+#: pass in this process, :func:`_run`)
+SceneRunner = Callable[[PreparedScene, ProgressArg], "ReconstructResult"]
+
+
 def _block_reconstructor(
     predictor: Predictor, grid: CubeGrid, options: ReconstructOptions
 ) -> BlockReconstructor:
@@ -182,6 +225,7 @@ def reconstruct_scene(
     overwrite: bool = False,
     resume: bool = False,
     progress: ProgressArg = None,
+    runner: SceneRunner | None = None,
 ) -> ReconstructResult:
     """Reconstruct the 31-band cube of raster ``src`` into ``dst`` (``.zarr`` or ``.tif``).
 
@@ -191,6 +235,8 @@ def reconstruct_scene(
         (same settings) or return at once when ``dst`` is already complete.
     progress: ``True``/``False``/``None`` (bar only on a terminal) or a callable
         ``(windows_done, windows_total)``.
+    runner: computes the scene into the writer instead of the sequential pass (see
+        :class:`PreparedScene`); it must write every pixel and publish the writer.
 
     The output appears at ``dst`` only when complete and checked (written to
     ``<dst>.partial`` first). One process at a time owns ``dst``: a run that finds another
@@ -223,7 +269,13 @@ def reconstruct_scene(
             writer = _make_writer(
                 fmt, dst, grid, attrs, options, reconstructor, resume, str(src.resolve())
             )
-        result = _run(reconstructor, rgb, writer, grid, progress)
+        if runner is None:
+            result = _run(reconstructor, rgb, writer, grid, progress)
+        else:
+            scene = PreparedScene(
+                src, str(src.resolve()), rgb, scaling, grid, options, predictor, writer
+            )
+            result = runner(scene, progress)
         if options.sidecars:
             write_sidecars(result.output, src)
         return result
@@ -262,12 +314,7 @@ def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume, source_k
     chunk = chunk_side(reconstructor.grid.stride)
     if fmt == "cog":
         return CogCubeWriter(dst, grid, attrs, encoding, chunk=chunk)
-    settings = {
-        "attrs": {**attrs, "source_file": source_key},
-        "options": options.to_dict(),
-        "shape": [grid.height, grid.width],
-    }
-    fingerprint = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    fingerprint = zarr_fingerprint(attrs, options, grid, source_key)
     return ZarrCubeWriter(
         dst,
         grid,
@@ -280,41 +327,28 @@ def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume, source_k
     )
 
 
-class _WriteBehind:
-    """Runs writer calls in one background thread, in order, at most one call behind the
-    computation (so memory stays bounded); errors surface at the next call, file-system
-    errors as :class:`OutputError` about ``path``."""
-
-    def __init__(self, path: Path, *, resumable: bool) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1)
-        self._pending: Future | None = None
-        self._path = path
-        self._resumable = resumable
-
-    def submit(self, function, *args) -> None:
-        self.drain()
-        self._pending = self._pool.submit(_in_gdal_env, function, *args)
-
-    def drain(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            with output_errors(self._path, resumable=self._resumable):
-                pending.result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
-def _in_gdal_env(function, *args):
-    """Call ``function`` inside a rasterio environment: GDAL errors in the writer thread then
-    reach the exception raised, not stderr."""
-    with rasterio.Env():
-        return function(*args)
+def zarr_fingerprint(
+    attrs: dict[str, Any], options: ReconstructOptions, grid: CubeGrid, source_key: str
+) -> str:
+    """SHA-256 of the settings a Zarr ``.partial`` is resumed with (the chunk size is left
+    out: values do not depend on it)."""
+    recorded = {k: v for k, v in options.to_dict().items() if k != "chunk_size"}
+    settings = {
+        "attrs": {**attrs, "source_file": source_key},
+        "options": recorded,
+        "shape": [grid.height, grid.width],
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     plan = reconstructor.plan
     emit_from = writer.bands_done
+    if isinstance(writer, ZarrCubeWriter):  # rows that chunk tasks of a cluster run finished
+        rows = rows_covered(writer.done_chunks(), grid.width)
+        emit_from = max(emit_from, sum(band.final_end <= rows for band in plan.bands))
+        if emit_from > writer.bands_done:
+            writer.band_done(emit_from - 1)
     left = emit_from < len(plan.bands)  # False: a resumed run stopped just before publishing
     first_band = plan.first_band_touching(plan.bands[emit_from].begin) if emit_from and left else 0
     n_cols = len(reconstructor.grid.col_starts)
@@ -324,18 +358,19 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     pixels = 0
     rerender_max: float | None = None
     resumable = isinstance(writer, ZarrCubeWriter)
-    behind = _WriteBehind(writer.path, resumable=resumable)
+    behind = WriteBehind(writer.path, resumable=resumable)
     blocks = (
-        stream_blocks(reconstructor, rgb, first_band=first_band, emit_from_band=emit_from)
+        stream_blocks(
+            reconstructor, dataarray_reader(rgb), first_band=first_band, emit_from_band=emit_from
+        )
         if left
         else ()
     )
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             for i, j, result in blocks:
-                band, block = plan.bands[i], plan.blocks[j]
-                values = result.output.values
-                behind.submit(writer.write, band.begin, block.begin, values)
+                values = result.values
+                behind.submit(writer.write, result.row, result.col, values)
                 pixels += values.shape[1] * values.shape[2]
                 if result.rerender_error is not None:
                     rerender_max = max(rerender_max or 0.0, result.rerender_error)
@@ -390,11 +425,17 @@ def reconstruct_dataarray(
     predictor: Any,
     options: ReconstructOptions,
     source: str = "(in-memory DataArray)",
+    model_source: PredictorSource | None = None,
 ) -> xr.DataArray:
     """Lazy cube ``(wavelength, y, x)`` of raw ``(band, y, x)`` imagery ``data``.
 
-    Same input preparation, blocks and metadata as :func:`reconstruct_scene` with the same
-    ``options`` and predictor, so computing it gives the values the CLI writes. ``warp``
+    Same input preparation, windows, per-pixel blend order and metadata as
+    :func:`reconstruct_scene` with the same ``options`` and predictor, so computing it gives
+    the values the CLI writes. The dask graph holds one independent task per chunk of
+    ``options.chunk_size`` pixels (default: :data:`ACCESSOR_CHUNK_STRIDES` window strides):
+    it runs on any scheduler. ``model_source`` is what the tasks load the model from (a
+    :class:`PredictorSpec` for weights by name or path: works on dask.distributed);
+    ``None``: ``predictor`` itself, usable only by schedulers in this process. ``warp``
     works on files only (see :func:`~geohsr.io.read.open_raster`).
     """
     if options.warp:
@@ -405,10 +446,23 @@ def reconstruct_dataarray(
         )
     rgb, scaling = _prepare_input(data, options)
     grid = CubeGrid.from_dataarray(rgb)
-    reconstructor = _block_reconstructor(predictor, grid, options)
-    token = tokenize(rgb.data, id(predictor), options.to_dict())
-    cube = lazy_cube(reconstructor, rgb, token)
-    rounding = CubeEncoding("float32", options.precision_bits)
-    if rounding.quantum is not None:  # the values the CLI stores
-        cube = cube.map_blocks(rounding.encode, dtype="float32")
+    geometry = SceneGeometry(grid.height, grid.width, options.tile, options.overlap)
+    model_source = model_source or LocalPredictor(predictor)
+    chunk_size = options.chunk_size or default_chunk_size(
+        grid.height,
+        grid.width,
+        options.tile - options.overlap,
+        chunk_side(options.tile - options.overlap),
+        ACCESSOR_CHUNK_STRIDES,
+    )
+    source_token = getattr(model_source, "token", None) or tokenize(model_source)
+    token = tokenize(rgb.data, source_token, options.to_dict())
+    cube = chunked_cube(  # rounded as the CLI stores values
+        model_source,
+        rgb,
+        geometry,
+        chunk_size=chunk_size,
+        precision_bits=options.precision_bits,
+        token=token,
+    )
     return cube_dataarray(cube, grid, cube_attrs(predictor, options, scaling, grid, source))

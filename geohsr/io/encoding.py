@@ -78,6 +78,16 @@ class CubeEncoding:
         stored[np.isnan(values)] = UINT16_NODATA
         return stored.astype(np.uint16)
 
+    def round_in_place(self, values: np.ndarray) -> np.ndarray:
+        """float32 ``values`` rounded as :meth:`encode` stores them, without a copy (for
+        large in-memory chunks); returned as is when nothing is rounded."""
+        if self.quantum is not None:
+            scale = np.float32(2.0**self.precision_bits)
+            np.multiply(values, scale, out=values)
+            np.round(values, out=values)
+            np.divide(values, scale, out=values)
+        return values
+
     def description(self) -> str:
         """One line for the metadata: how to turn stored values into spectra (in the input's
         radiometric scale, see ``radiometric_convention``)."""

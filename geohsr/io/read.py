@@ -189,6 +189,7 @@ def prepare_rgb(
     stretch: tuple[float, float] | None = None,
     nodata: float | None = None,
     encoding: str = "linear",
+    resolved: InputScaling | None = None,
 ) -> tuple[xr.DataArray, InputScaling]:
     """Raw ``(band, y, x)`` data -> lazy float32 linear RGB in [0, 1] (NaN where masked).
 
@@ -199,6 +200,8 @@ def prepare_rgb(
     the file's scale/offset give physical values; ``scale``/``stretch`` (or the dtype
     default) map them to [0, 1]; ``encoding`` ``srgb`` removes the sRGB curve
     (:mod:`geohsr.spectral.encoding`). Used by both the command line and the accessor.
+    ``resolved``: the scaling an earlier call returned for the same file and settings
+    (chunk tasks reuse it instead of computing a stretch again).
     """
     if data.ndim != 3 or "band" not in data.dims:
         raise InputError(
@@ -231,7 +234,7 @@ def prepare_rgb(
             dtype = "scaled"
     if valid is not None:
         rgb = rgb.where(valid)
-    scaling = input_scaling(rgb, scale=scale, stretch=stretch, dtype=dtype)
+    scaling = resolved or input_scaling(rgb, scale=scale, stretch=stretch, dtype=dtype)
     scaled = ((rgb.astype(np.float32) - scaling.offset) / scaling.divisor).clip(0.0, 1.0)
     scaled = scaled.astype(np.float32)
     if encoding != "linear":

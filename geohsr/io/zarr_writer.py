@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,13 @@ import zarr
 from geohsr.io.cube import COMPLETE_ATTR, CUBE_VARIABLE, CubeGrid, cube_dataarray
 from geohsr.io.encoding import CubeEncoding
 from geohsr.io.output import partial_path, publish, remove
-from geohsr.io.verify import check_bands_done, verify_zarr
+from geohsr.io.verify import check_bands_done, check_chunks_done, verify_zarr
+from geohsr.io.zarr_chunks import FINGERPRINT_ATTR, done_chunks, remove_markers
 from geohsr.io.zarr_gdal import check_zarr_grid, write_band_descriptions, zarr_grid_attrs
 from geohsr.spectral import N_BANDS
+from geohsr.tiling.chunks import Chunk
 
 BANDS_DONE_ATTR = "geohsr_bands_done"
-FINGERPRINT_ATTR = "geohsr_fingerprint"
 #: largest Zarr chunk side (pixels)
 MAX_CHUNK = 512
 
@@ -61,7 +63,10 @@ class ZarrCubeWriter:
     """Writes ``(31, H, W)`` reflectance blocks into ``<path>.partial``.
 
     ``fingerprint`` identifies the run's settings: a partial store is resumed only when
-    ``resume`` is set and its fingerprint matches; otherwise it is started afresh.
+    ``resume`` is set and its fingerprint matches; otherwise it is started afresh. A store
+    is filled either band by band in one process (:meth:`write`, :meth:`band_done`,
+    :meth:`finish`) or chunk by chunk from many (:mod:`geohsr.io.zarr_chunks`,
+    :meth:`finish_chunks`); a resume may switch between the two.
     """
 
     def __init__(
@@ -82,17 +87,23 @@ class ZarrCubeWriter:
         self.encoding = encoding
         self.grid = grid
         self.attr_names = tuple(attrs)
-        self.bands_done = self._resumable_bands(fingerprint) if resume else 0
-        if self.bands_done == 0:
+        self.fingerprint = fingerprint
+        self.chunk = chunk
+        resumed = self._resumable_attrs(fingerprint) if resume else None
+        self.bands_done = int(resumed.get(BANDS_DONE_ATTR, 0)) if resumed is not None else 0
+        if resumed is None:
             remove(self.partial)
             self._create(grid, attrs, chunk, zarr_format, fingerprint)
         self.group = zarr.open_group(str(self.partial), mode="r+", use_consolidated=False)
         self.array = self.group[CUBE_VARIABLE]
 
-    def _resumable_bands(self, fingerprint: str) -> int:
+    def _resumable_attrs(self, fingerprint: str) -> dict[str, Any] | None:
+        """The root attributes of a ``.partial`` made with the same settings, else None."""
         try:
             group = zarr.open_group(str(self.partial), mode="r", use_consolidated=False)
             attrs = dict(group.attrs)
+            if CUBE_VARIABLE not in group:
+                return None
         except (
             FileNotFoundError,
             ValueError,
@@ -100,10 +111,12 @@ class ZarrCubeWriter:
             json.JSONDecodeError,
             zarr.errors.GroupNotFoundError,
         ):
-            return 0
-        if attrs.get(FINGERPRINT_ATTR) != fingerprint:
-            return 0
-        return int(attrs.get(BANDS_DONE_ATTR, 0))
+            return None
+        return attrs if attrs.get(FINGERPRINT_ATTR) == fingerprint else None
+
+    def done_chunks(self) -> set[Chunk]:
+        """Chunks recorded as written by tasks (:mod:`geohsr.io.zarr_chunks`)."""
+        return done_chunks(self.partial)
 
     def _create(
         self, grid: CubeGrid, attrs: dict[str, Any], chunk: int, zarr_format: int, fingerprint: str
@@ -156,9 +169,31 @@ class ZarrCubeWriter:
         rename ``<path>.partial`` -> ``<path>``. Raises :class:`OutputError` (the
         ``.partial`` stays) when a check fails."""
         check_bands_done(self.partial, self.bands_done, bands_total, resumable=True)
+        return self._publish(extra_attrs)
+
+    def finish_chunks(
+        self,
+        extra_attrs: dict[str, Any] | None,
+        chunks: Sequence[Chunk],
+        *,
+        rows_done: int = 0,
+        bands_total: int,
+    ) -> Path:
+        """:meth:`finish` for a store written chunk by chunk: every one of ``chunks`` must be
+        recorded as done, or lie in the first ``rows_done`` rows (written band by band by
+        an earlier run). The store then says all ``bands_total`` bands are done, as one
+        written band by band does."""
+        done = self.done_chunks()
+        missing = [chunk for chunk in chunks if chunk not in done and chunk.row1 > rows_done]
+        check_chunks_done(self.partial, len(chunks) - len(missing), len(chunks))
+        self.band_done(bands_total - 1)
+        return self._publish(extra_attrs)
+
+    def _publish(self, extra_attrs: dict[str, Any] | None) -> Path:
         self.group.attrs.update(extra_attrs or {})
         self._consolidate()
         verify_zarr(self.partial, self.grid, self.encoding.dtype, self.attr_names)
+        remove_markers(self.partial)
         self.group.attrs[COMPLETE_ATTR] = True
         try:
             self._consolidate()

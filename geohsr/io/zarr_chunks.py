@@ -1,0 +1,101 @@
+"""Zarr cubes written by many processes at once, one chunk (a rectangle of whole Zarr chunks)
+per task, with per-chunk completion.
+
+The client creates ``<out>.partial`` (:class:`~geohsr.io.zarr_writer.ZarrCubeWriter`); each
+task opens it with :class:`ZarrChunkWriter`, writes its region and then creates the empty
+marker file ``<out>.partial/.geohsr_chunks_done/<row0>-<row1>-<col0>-<col1>``. Creating a
+file is atomic and no two tasks share a Zarr chunk, so no lock is needed; a marker exists
+only once its data is on disk, so ``--resume`` skips exactly the chunks that are done. A
+task checks the store's settings fingerprint before it starts and before it marks its
+chunk, so a task left over from an earlier run never marks a store made with other
+settings. The markers are removed before the store is published.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from geohsr.exceptions import OutputError
+from geohsr.io.cube import CUBE_VARIABLE
+from geohsr.io.encoding import CubeEncoding
+from geohsr.io.output import remove
+from geohsr.tiling.chunks import Chunk
+
+#: folder of completion markers inside the ``.partial`` store
+MARKER_DIR = ".geohsr_chunks_done"
+#: root attribute holding the settings fingerprint (also read by the single writer)
+FINGERPRINT_ATTR = "geohsr_fingerprint"
+
+
+def marker_dir(partial: Path) -> Path:
+    return Path(partial) / MARKER_DIR
+
+
+def done_chunks(partial: Path) -> set[Chunk]:
+    """The chunks whose completion is recorded in store ``partial``."""
+    folder = marker_dir(partial)
+    if not folder.is_dir():
+        return set()
+    done = set()
+    for marker in folder.iterdir():
+        try:
+            done.add(Chunk.from_key(marker.name))
+        except ValueError:
+            continue  # not a marker (an editor's backup, a half-written temp file)
+    return done
+
+
+def remove_markers(partial: Path) -> None:
+    """Delete the completion records (before publishing)."""
+    remove(marker_dir(partial))
+
+
+class ZarrChunkWriter:
+    """Writes chunks into the existing store ``partial`` from any process.
+
+    Raises :class:`OutputError` when the store is gone or was made with other settings
+    than ``fingerprint`` (another run replaced it).
+    """
+
+    def __init__(self, partial: Path, fingerprint: str, encoding: CubeEncoding) -> None:
+        self.partial = Path(partial)
+        self.fingerprint = fingerprint
+        self.encoding = encoding
+        try:
+            self.group = zarr.open_group(str(self.partial), mode="r+", use_consolidated=False)
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
+            raise self._replaced() from err
+        self.check_owner()
+        self.array = self.group[CUBE_VARIABLE]
+
+    def check_owner(self) -> None:
+        """The store still has this run's settings, else :class:`OutputError`."""
+        try:
+            current = zarr.open_group(str(self.partial), mode="r", use_consolidated=False)
+            fingerprint = current.attrs.get(FINGERPRINT_ATTR)
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+            fingerprint = None
+        if fingerprint != self.fingerprint:
+            raise self._replaced()
+
+    def write(self, row: int, col: int, values: np.ndarray) -> None:
+        """Store reflectance ``values`` ``(31, h, w)`` float32 at pixel ``(row, col)``."""
+        height, width = values.shape[1:]
+        self.array[:, row : row + height, col : col + width] = self.encoding.encode(values)
+
+    def mark_done(self, chunk: Chunk) -> None:
+        """Record that every pixel of ``chunk`` is written."""
+        self.check_owner()
+        folder = marker_dir(self.partial)
+        folder.mkdir(exist_ok=True)
+        os.close(os.open(folder / chunk.key, os.O_WRONLY | os.O_CREAT, 0o644))
+
+    def _replaced(self) -> OutputError:
+        return OutputError(
+            f"{self.partial} is no longer the store this task belongs to (another run "
+            "replaced or published it); this chunk was not written"
+        )
