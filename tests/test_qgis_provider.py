@@ -649,7 +649,10 @@ def test_qgis_process_runs_reconstruct_headless(tmp_path, real):
         "QGIS_OPTS": "",
         "HOME": str(tmp_path),
     }
-    env.pop("PYTHONPATH", None)
+    for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
+        env.pop(name, None)  # QGIS embeds the system Python: keep this venv's out of it
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
     rgb = str(REPO / "examples" / "data" / "example_rgb.tif")
     out = tmp_path / "out.tif"
     params = [f"INPUT={rgb}", f"OUTPUT={out}", f"WEIGHTS={real['linear']}", "TILE=32"]
