@@ -653,8 +653,8 @@ def test_qgis_process_runs_reconstruct_headless(tmp_path, real):
         env.pop(name, None)  # QGIS embeds the system Python: keep this venv's out of it
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
-    rgb = str(REPO / "examples" / "data" / "example_rgb.tif")
-    out = tmp_path / "out.tif"
+    rgb = str(shutil.copy(REPO / "examples" / "data" / "example_rgb.tif", tmp_path))
+    out = tmp_path / "out.tif"  # QGIS writes .aux.xml statistics beside the input: a copy
     params = [f"INPUT={rgb}", f"OUTPUT={out}", f"WEIGHTS={real['linear']}", "TILE=32"]
     done = subprocess.run(
         [qgis_process(), "run", "geohsr:reconstruct", "--", *params, "OVERLAP=8", "DEVICE=cpu"],
