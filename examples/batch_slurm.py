@@ -38,6 +38,8 @@ def make_cluster(args: argparse.Namespace):
         "account": args.account,
         "walltime": args.walltime,
         "log_directory": str(args.out_dir / "dask-logs"),
+        # one malloc arena: task threads reuse freed memory (geohsr.inference.allocator)
+        "job_script_prologue": ["export MALLOC_ARENA_MAX=1"],
     }
     if args.pbs:
         resources = f"select=1:ncpus={args.cpus}:ngpus=1:mem={args.memory}"

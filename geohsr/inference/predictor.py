@@ -40,7 +40,8 @@ class Predictor:
 
     The model is prepared in place: eval mode, no gradients, weight/spectral norm folded
     into plain weights, channels-last memory format; on CUDA it runs under float16
-    autocast. :meth:`predict` is thread-safe (calls are serialised).
+    autocast. :meth:`predict` is thread-safe (calls are serialised). The process keeps
+    freed memory for reuse (:func:`~geohsr.inference.allocator.keep_freed_memory`).
 
     ``camera``: the input's camera response, for camera-aware models (``set_camera``): a
     classical base fitted for it and every unclipped pixel projected onto its metamer set.
@@ -57,8 +58,10 @@ class Predictor:
         weights: str | Path | None = None,
         camera: CameraResponse | None = None,
     ) -> None:
+        from geohsr.inference.allocator import keep_freed_memory
         from geohsr.models.inference_prep import prepare_for_inference
 
+        keep_freed_memory()
         self.device = resolve_device(device)
         self.camera = camera
         set_camera = getattr(model, "set_camera", None)
@@ -131,19 +134,23 @@ class Predictor:
         """
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected a batch (N, 3, h, w), got shape {batch.shape}")
-        out = np.empty((batch.shape[0], N_BANDS, *batch.shape[2:]), np.float32)
+        outputs = []
         with self._lock, torch.inference_mode():
             start = 0
             for size in call_sizes(batch.shape[0], self.batch_size, self.device.type):
                 windows = batch[start : start + size]
-                if len(windows) < size:  # padded with copies of the last window
-                    padding = np.repeat(windows[-1:], size - len(windows), axis=0)
+                count = len(windows)
+                if count < size:  # padded with copies of the last window
+                    padding = np.repeat(windows[-1:], size - count, axis=0)
                     windows = np.concatenate([windows, padding])
-                out[start : start + size] = self._forward(windows)[: len(out) - start]
-                start += size
-        return out
+                outputs.append(self._forward(windows)[:count])
+                start += count
+        if not outputs:
+            return np.zeros((0, N_BANDS, *batch.shape[2:]), np.float32)
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
+        """Model output ``(N, 31, h, w)`` float32, C-contiguous."""
         x = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(self.device)
         x = x.contiguous(memory_format=torch.channels_last)
         if self.device.type == "cuda":
@@ -151,7 +158,29 @@ class Predictor:
                 y = self.model(x)
         else:
             y = self.model(x)
-        return y.float().cpu().numpy()
+        return channels_first(y.float().cpu())
+
+
+#: rows of a channels-last output transposed at a time (a block fits in the CPU cache)
+TRANSPOSE_ROWS = 8
+
+
+def channels_first(y: torch.Tensor) -> np.ndarray:
+    """``(N, C, h, w)`` float32 C-contiguous copy (or view) of CPU tensor ``y`` in any memory
+    format. A channels-last one is transposed :data:`TRANSPOSE_ROWS` rows at a time:
+    about 3x faster than numpy's whole-array copy (0.11 s against 0.30 s for three 512 x
+    512 x 31 windows on one thread here), which showed as 15 % of a small model's time."""
+    if y.is_contiguous():
+        return y.numpy()
+    if not y.is_contiguous(memory_format=torch.channels_last):
+        return np.ascontiguousarray(y.numpy())
+    nhwc = y.permute(0, 2, 3, 1).numpy()  # (N, h, w, C), contiguous
+    out = np.empty(tuple(y.shape), np.float32)
+    for n in range(nhwc.shape[0]):
+        for row in range(0, nhwc.shape[1], TRANSPOSE_ROWS):
+            rows = slice(row, row + TRANSPOSE_ROWS)
+            out[n, :, rows] = nhwc[n, rows].transpose(2, 0, 1)
+    return out
 
 
 def call_sizes(n_windows: int, batch_size: int, device_type: str = "cpu") -> list[int]:
