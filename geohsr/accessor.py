@@ -58,6 +58,8 @@ def _predictor(model: Any, options: ReconstructOptions):
         "device": options.device,
         "batch_size": options.batch_size,
         "threads": options.threads,
+        "backend": options.backend,
+        "precision": options.precision,
     }
     if isinstance(model, nn.Module):
         camera = resolve_camera(options.camera) if options.camera else None

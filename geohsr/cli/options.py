@@ -12,10 +12,12 @@ from typing import Any
 import click
 
 from geohsr.inference.options import (
+    BACKENDS,
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
     DEFAULT_WEIGHTS,
     OUTPUT_DTYPES,
+    PRECISIONS,
     ReconstructOptions,
 )
 from geohsr.io.encoding import DEFAULT_PRECISION_BITS
@@ -54,7 +56,23 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
     ),
     click.option("--batch-size", type=int, help="Windows per model call [cpu: 2, cuda: 8]."),
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-    click.option("--threads", type=int, help="torch CPU threads [torch default]."),
+    click.option("--threads", type=int, help="CPU inference threads [torch default]."),
+    click.option(
+        "--backend",
+        type=click.Choice(BACKENDS),
+        default="auto",
+        show_default=True,
+        help="Who runs the model: openvino (CPU, pip install \"geohsr[openvino]\"; about "
+        "1.6x torch here) or torch; auto: openvino on CPU when installed, else torch.",
+    ),
+    click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default="auto",
+        show_default=True,
+        help="Arithmetic precision of the model: auto picks fp16 on CUDA, bf16 on CPUs with "
+        "bfloat16 hardware, else fp32 (see README, Speed). fp32 is exact across runs.",
+    ),
     click.option(
         "--bands",
         callback=parse_numbers(int, 3),
@@ -135,7 +153,7 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
 
 #: parameter names the options above add to a command
 RECONSTRUCT_PARAMS = (
-    "weights", "tile", "overlap", "batch_size", "device", "threads",
+    "weights", "tile", "overlap", "batch_size", "device", "threads", "backend", "precision",
     "bands", "scale", "stretch", "nodata", "camera", "input_encoding", "warp", "dtype",
     "precision_bits", "sidecars", "zarr_format", "chunk_size",
 )  # fmt: skip

@@ -30,13 +30,16 @@ MAX_CACHED = 2
 @dataclass(frozen=True)
 class PredictorSpec:
     """How a process builds its predictor: weights name or path, device, batch size, torch
-    threads (``None``: the predictor's defaults) and the input's camera response (or None)."""
+    threads (``None``: the predictor's defaults), the input's camera response (or None),
+    inference backend and precision."""
 
     weights: str
     device: str = "auto"
     batch_size: int | None = None
     threads: int | None = None
     camera: CameraResponse | None = None
+    backend: str = "auto"
+    precision: str = "auto"
 
     @classmethod
     def from_options(
@@ -52,7 +55,13 @@ class PredictorSpec:
 
             camera = resolve_camera(options.camera, read_metadata(weights))
         return cls(
-            str(weights), options.device, options.batch_size, options.threads or threads, camera
+            str(weights),
+            options.device,
+            options.batch_size,
+            options.threads or threads,
+            camera,
+            options.backend,
+            options.precision,
         )
 
     def cache_key(self) -> tuple[Any, ...]:
@@ -63,7 +72,14 @@ class PredictorSpec:
         path = resolve_weights(self.weights).resolve()
         stat = path.stat()
         camera = None if self.camera is None else (self.camera.name, self.camera.css.tobytes())
-        settings = (self.device, self.batch_size, self.threads, camera)
+        settings = (
+            self.device,
+            self.batch_size,
+            self.threads,
+            camera,
+            self.backend,
+            self.precision,
+        )
         return (str(path), stat.st_size, stat.st_mtime_ns, *settings)
 
     def load(self, device: str | None = None) -> Predictor:
@@ -76,6 +92,8 @@ class PredictorSpec:
             batch_size=self.batch_size,
             threads=self.threads,
             camera=self.camera,
+            backend=self.backend,
+            precision=self.precision,
         )
 
 

@@ -18,6 +18,9 @@ DEFAULT_OVERLAP = 64
 #: output encodings (``--dtype``)
 OUTPUT_DTYPES = ("float32", "float16", "uint16")
 ZARR_FORMATS = (2, 3)
+#: inference backends and precisions (see geohsr.inference.backends)
+BACKENDS = ("auto", "torch", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,9 @@ class ReconstructOptions:
     chunks of a distributed run (rounded up to whole Zarr chunks) and of the accessor's
     output chunks; ``None``: :func:`~geohsr.tiling.chunks.default_chunk_size` (24 window
     strides for files, 8 for the accessor, whose chunks are held in memory). Values do not
-    depend on it.
+    depend on it. backend: ``auto``, ``torch`` or ``openvino`` and precision: ``auto``,
+    ``fp32``, ``bf16`` or ``fp16``: who runs the model and at which arithmetic precision
+    (:mod:`geohsr.inference.backends`; resolved when the model is loaded).
     """
 
     tile: int = DEFAULT_TILE
@@ -66,6 +71,8 @@ class ReconstructOptions:
     precision_bits: int | None = DEFAULT_PRECISION_BITS
     sidecars: bool = True
     chunk_size: int | None = None
+    backend: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.precision_bits == 0:
@@ -97,6 +104,12 @@ class ReconstructOptions:
             raise InputError("--warp needs a CRS, e.g. --warp EPSG:32633, or --warp gcps")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise InputError(f"--chunk-size must be at least 1 pixel, got {self.chunk_size}")
+        if self.backend not in BACKENDS:
+            raise InputError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.precision not in PRECISIONS:
+            raise InputError(
+                f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
+            )
         if self.zarr_format not in ZARR_FORMATS:
             raise OutputError(f"--zarr-format must be 2 or 3, got {self.zarr_format}")
 

@@ -39,9 +39,11 @@ class Predictor:
     """A model ready for inference on one device.
 
     The model is prepared in place: eval mode, no gradients, weight/spectral norm folded
-    into plain weights, channels-last memory format; on CUDA it runs under float16
-    autocast. :meth:`predict` is thread-safe (calls are serialised). The process keeps
-    freed memory for reuse (:func:`~geohsr.inference.allocator.keep_freed_memory`).
+    into plain weights, channels-last memory format. ``backend`` runs it (``auto``,
+    ``torch``, ``openvino``) at ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``); see
+    :mod:`geohsr.inference.backends`. :meth:`predict` is thread-safe (calls are
+    serialised). The process keeps freed memory for reuse
+    (:func:`~geohsr.inference.allocator.keep_freed_memory`).
 
     ``camera``: the input's camera response, for camera-aware models (``set_camera``): a
     classical base fitted for it and every unclipped pixel projected onto its metamer set.
@@ -57,8 +59,11 @@ class Predictor:
         threads: int | None = None,
         weights: str | Path | None = None,
         camera: CameraResponse | None = None,
+        backend: str = "auto",
+        precision: str = "auto",
     ) -> None:
         from geohsr.inference.allocator import keep_freed_memory
+        from geohsr.inference.backends import make_backend
         from geohsr.models.inference_prep import prepare_for_inference
 
         keep_freed_memory()
@@ -77,6 +82,13 @@ class Predictor:
             torch.set_num_threads(threads)
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE[self.device.type]
         self.model = prepare_for_inference(model, channels_last=True).to(self.device)
+        self.backend = make_backend(
+            self.model,
+            device_type=self.device.type,
+            backend=backend,
+            precision=precision,
+            threads=threads,
+        )
         self.weights = Path(weights) if weights is not None else None
         self._sha256: str | None = None
         self._lock = threading.Lock()
@@ -90,6 +102,8 @@ class Predictor:
         batch_size: int | None = None,
         threads: int | None = None,
         camera: str | CameraResponse | None = None,
+        backend: str = "auto",
+        precision: str = "auto",
     ) -> Predictor:
         """Load a shipped weights name or a ``.safetensors`` path.
 
@@ -106,6 +120,8 @@ class Predictor:
             threads=threads,
             weights=model.geohsr_weights,
             camera=camera,
+            backend=backend,
+            precision=precision,
         )
 
     @property
@@ -124,6 +140,8 @@ class Predictor:
             "weights_sha256": self._sha256 or "",
             "camera": self.camera.name if self.camera is not None else None,
             "camera_aware": hasattr(self.model, "set_camera"),
+            "backend": self.backend.name,
+            "precision": self.backend.precision,
         }
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -135,7 +153,7 @@ class Predictor:
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected a batch (N, 3, h, w), got shape {batch.shape}")
         outputs = []
-        with self._lock, torch.inference_mode():
+        with self._lock:
             start = 0
             for size in call_sizes(batch.shape[0], self.batch_size, self.device.type):
                 windows = batch[start : start + size]
@@ -143,44 +161,11 @@ class Predictor:
                 if count < size:  # padded with copies of the last window
                     padding = np.repeat(windows[-1:], size - count, axis=0)
                     windows = np.concatenate([windows, padding])
-                outputs.append(self._forward(windows)[:count])
+                outputs.append(self.backend.forward(windows)[:count])
                 start += count
         if not outputs:
             return np.zeros((0, N_BANDS, *batch.shape[2:]), np.float32)
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
-
-    def _forward(self, chunk: np.ndarray) -> np.ndarray:
-        """Model output ``(N, 31, h, w)`` float32, C-contiguous."""
-        x = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(self.device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        if self.device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.float16):
-                y = self.model(x)
-        else:
-            y = self.model(x)
-        return channels_first(y.float().cpu())
-
-
-#: rows of a channels-last output transposed at a time (a block fits in the CPU cache)
-TRANSPOSE_ROWS = 8
-
-
-def channels_first(y: torch.Tensor) -> np.ndarray:
-    """``(N, C, h, w)`` float32 C-contiguous copy (or view) of CPU tensor ``y`` in any memory
-    format. A channels-last one is transposed :data:`TRANSPOSE_ROWS` rows at a time:
-    about 3x faster than numpy's whole-array copy (0.11 s against 0.30 s for three 512 x
-    512 x 31 windows on one thread here), which showed as 15 % of a small model's time."""
-    if y.is_contiguous():
-        return y.numpy()
-    if not y.is_contiguous(memory_format=torch.channels_last):
-        return np.ascontiguousarray(y.numpy())
-    nhwc = y.permute(0, 2, 3, 1).numpy()  # (N, h, w, C), contiguous
-    out = np.empty(tuple(y.shape), np.float32)
-    for n in range(nhwc.shape[0]):
-        for row in range(0, nhwc.shape[1], TRANSPOSE_ROWS):
-            rows = slice(row, row + TRANSPOSE_ROWS)
-            out[n, :, rows] = nhwc[n, rows].transpose(2, 0, 1)
-    return out
 
 
 def call_sizes(n_windows: int, batch_size: int, device_type: str = "cpu") -> list[int]:

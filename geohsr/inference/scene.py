@@ -121,6 +121,7 @@ def cube_attrs(
         "model_config": json.dumps(model["model_config"], sort_keys=True),
         "weights": model["weights"],
         "weights_sha256": model["weights_sha256"],
+        "inference": f"{model.get('backend', 'torch')} {model.get('precision', 'fp32')}",
         "tile": options.tile,
         "overlap": options.overlap,
         "windows_per_block": predictor.batch_size,
@@ -303,6 +304,8 @@ def _load_predictor(weights: str | Path, options: ReconstructOptions) -> Predict
         batch_size=options.batch_size,
         threads=options.threads,
         camera=options.camera,
+        backend=options.backend,
+        precision=options.precision,
     )
 
 

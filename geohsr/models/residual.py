@@ -159,15 +159,43 @@ class ResidualSpectralModel(nn.Module):
             projector = self.camera_projector.expand(batch, -1, -1)  # (B, 31, 3)
         else:
             weight, camera, projector = self._batch_cameras(css.float(), known)
+        out = self._unprojected(rgb, weight)
+        with torch.autocast(rgb.device.type, enabled=False):
+            return self._project(out, rgb, camera, projector)
+
+    def forward_unprojected(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Base + residual ``(B, 31, H, W)`` for the current camera, before the metamer
+        projection (:meth:`project_current`), for ``rgb`` ``(B, 3, H, W)`` with H and W
+        multiples of 32 (pad first, e.g. :func:`~geohsr.models.unet.pad_to_multiple`):
+        the part that exports to ONNX / OpenVINO with dynamic shapes (no data-dependent
+        control flow, as :meth:`SpectralUnet.forward_padded`)."""
+        rgb = rgb.float().clamp_min(0.0)
+        weight = self.base_weight.expand(rgb.shape[0], -1, -1)
+        return self._unprojected(rgb, weight, padded=True)
+
+    def project_current(self, spectra: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """Eval-mode finish of :meth:`forward_unprojected`: spectra ``(B, 31, H, W)`` and
+        their input ``rgb`` ``(B, 3, H, W)`` -> projected onto the current camera's
+        non-negative metamer sets (camera unknown: clipped at 0)."""
+        rgb = rgb.float().clamp_min(0.0)
+        batch = rgb.shape[0]
+        camera = self.camera_css.expand(batch, -1, -1)
+        projector = self.camera_projector.expand(batch, -1, -1)
+        return self._project(spectra.float(), rgb, camera, projector)
+
+    def _unprojected(
+        self, rgb: torch.Tensor, weight: torch.Tensor, padded: bool = False
+    ) -> torch.Tensor:
+        """``B(rgb) + gamma * I * U(rgb / I)`` with base weights ``weight`` ``(B, T, 31)``;
+        ``padded``: H and W are already multiples of 32."""
         intensity = rgb.mean(dim=1, keepdim=True)  # (B, 1, H, W)
         with torch.autocast(rgb.device.type, enabled=False):
             feats = root_polynomial_features(rgb.movedim(1, -1), self.exponents)  # (B,H,W,T)
             base = torch.einsum("bhwt,btl->blhw", feats, weight)  # (B, 31, H, W)
         chroma = rgb / intensity.clamp_min(MIN_INTENSITY)  # (B, 3, H, W), scale-free
-        residual = self.net(chroma).float()  # (B, 31, H, W)
-        out = base + self.residual_scale * intensity * residual
-        with torch.autocast(rgb.device.type, enabled=False):
-            return self._project(out, rgb, camera, projector)
+        net = self.net.forward_padded if padded else self.net
+        residual = net(chroma).float()  # (B, 31, H, W)
+        return base + self.residual_scale * intensity * residual
 
     def _batch_cameras(
         self, css: torch.Tensor, known: torch.Tensor | None

@@ -52,9 +52,7 @@ class UnetBlock(nn.Module):
         self.attention = SelfAttention(self.out_channels) if self_attention else nn.Identity()
 
     def forward(self, up: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        up = self.shuf(up)  # (B, up_in/2, 2h, 2w)
-        if up.shape[-2:] != skip.shape[-2:]:
-            up = F.interpolate(up, skip.shape[-2:], mode="nearest")
+        up = self.shuf(up)  # (B, up_in/2, 2h, 2w); inputs padded to 32: sizes match skip
         x = F.relu(torch.cat([up, self.bn(skip)], dim=1))  # (B, ni, 2h, 2w)
         return self.attention(self.conv2(self.conv1(x)))
 
@@ -118,14 +116,20 @@ class SpectralUnet(nn.Module):
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         height, width = rgb.shape[-2:]
         x, crop = pad_to_multiple(rgb, STRIDE)  # (B, 3, H', W'), H', W' multiples of 32
+        y = self.forward_padded(x)
+        return y[..., crop[0] : crop[0] + height, crop[1] : crop[1] + width]
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on ``(B, 3, H, W)`` with H and W multiples of :data:`STRIDE`: no
+        shape-dependent Python logic, so it traces and exports (ONNX, OpenVINO) with
+        dynamic batch, height and width."""
         x = (x - self.mean) / self.std
         *skips, deepest = self.encoder(x)
         y = self.middle(F.relu(self.encoder_bn(deepest)))  # (B, c4, H'/32, W'/32)
         for block, skip in zip(self.blocks, reversed(skips), strict=True):
             y = block(y, skip)  # ... -> (B, nf, H'/2, W'/2)
         y = self.final_shuf(y)  # (B, nf, H', W')
-        y = self.head(torch.cat([y, x], dim=1))  # (B, 31, H', W')
-        return y[..., crop[0] : crop[0] + height, crop[1] : crop[1] + width]
+        return self.head(torch.cat([y, x], dim=1))  # (B, 31, H', W')
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -127,6 +127,8 @@ def project_nonnegative(
     metamer matrices ``projector`` ``(B, 31, 3)`` (zeros: leave that image as is). Saturated
     pixels (a channel >= ``saturation``) are only clipped at 0. Returns float32, >= 0."""
     p = spectra.float()
+    if not bool(projector.any()):  # no image has a known camera: only the clip at 0
+        return p.clamp_min(0.0)
     unclipped = (rgb < saturation).all(dim=1, keepdim=True) & torch.isfinite(rgb).all(1, True)
     s = p
     for _ in range(alternations):

@@ -1,0 +1,131 @@
+"""Inference backends: who runs the model's forward pass, at which arithmetic precision.
+
+- ``torch`` (:class:`~geohsr.inference.backends.torch_backend.TorchBackend`): the model as
+  it is, on CPU or CUDA, fp32 or under autocast (bf16, fp16).
+- ``openvino`` (:class:`~geohsr.inference.backends.openvino_backend.OpenVINOBackend`): the
+  model converted once per weights file and camera into an OpenVINO model (cached in the
+  user cache folder) and compiled for this CPU; ``pip install "geohsr[openvino]"``.
+
+``auto`` picks OpenVINO on CPU when it is installed, torch otherwise and always on CUDA
+(``GEOHSR_BACKEND=torch`` makes ``auto`` mean torch, e.g. site-wide).
+Precision ``auto`` picks the fastest precision whose accuracy cost, measured with
+``benchmarks/accuracy.py --precisions`` (:data:`MEASURED_MRAE_COST`), is below
+:data:`MAX_AUTO_COST`: fp16 on CUDA, bf16 on CPUs with bfloat16 arithmetic in hardware,
+fp32 elsewhere (emulated reduced precision is slower than fp32).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import numpy as np
+from torch import nn
+
+from geohsr.exceptions import ModelError
+from geohsr.inference.backends.capabilities import (
+    cpu_has_bf16,
+    cpu_has_fp16,
+    openvino_installed,
+)
+from geohsr.inference.options import BACKENDS, PRECISIONS
+
+#: relative MRAE change against fp32 of the shipped model (``benchmarks/accuracy.py
+#: --precisions``, CAVE held-out and airborne, mean over conditions); fp16 was measured
+#: with torch's CPU float16 autocast, the same rounding as CUDA's
+MEASURED_MRAE_COST = {"fp32": 0.0, "bf16": None, "fp16": None}
+#: environment variable choosing what ``auto`` means on CPU (``torch`` or ``openvino``)
+BACKEND_ENV = "GEOHSR_BACKEND"
+#: largest accuracy cost ``--precision auto`` accepts (relative MRAE)
+MAX_AUTO_COST = 0.01
+
+
+class Backend(Protocol):
+    """Runs a prepared model: RGB windows ``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)``."""
+
+    name: str
+    precision: str
+
+    def forward(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def resolve_backend(backend: str, device_type: str) -> str:
+    """``auto`` -> the CPU backend named by ``$GEOHSR_BACKEND`` if set, else ``openvino``
+    on CPU when installed, else ``torch`` (always on CUDA); checks the choice."""
+    if backend not in BACKENDS:
+        raise ModelError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        preferred = os.environ.get(BACKEND_ENV, "").strip().lower()
+        if preferred and preferred != "auto":
+            if preferred not in BACKENDS:
+                raise ModelError(
+                    f"{BACKEND_ENV}={preferred!r}: choose one of {', '.join(BACKENDS)}"
+                )
+            if preferred == "torch" or device_type == "cpu":
+                return resolve_backend(preferred, device_type)
+        return "openvino" if device_type == "cpu" and openvino_installed() else "torch"
+    if backend == "openvino":
+        if device_type != "cpu":
+            raise ModelError(
+                "--backend openvino runs on the CPU only; use --device cpu, or "
+                "--backend torch (or auto) on CUDA"
+            )
+        if not openvino_installed():
+            raise ModelError(
+                '--backend openvino needs OpenVINO: pip install "geohsr[openvino]" '
+                "(or use --backend torch)"
+            )
+    return backend
+
+
+def resolve_precision(precision: str, backend: str, device_type: str) -> str:
+    """``auto`` -> the fastest precision this device runs in hardware whose measured
+    accuracy cost is below :data:`MAX_AUTO_COST`; checks an explicit choice."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    hardware = _hardware_precisions(backend, device_type)
+    if precision == "auto":
+        for candidate in ("fp16", "bf16"):
+            cost = MEASURED_MRAE_COST.get(candidate)
+            if candidate in hardware and cost is not None and cost < MAX_AUTO_COST:
+                return candidate
+        return "fp32"
+    if precision not in hardware:
+        where = "CUDA" if device_type == "cuda" else f"this CPU with --backend {backend}"
+        raise ModelError(
+            f"--precision {precision} is not available on {where} "
+            f"(available: {', '.join(sorted(hardware))}); use --precision auto or fp32"
+        )
+    return precision
+
+
+def _hardware_precisions(backend: str, device_type: str) -> set[str]:
+    if device_type == "cuda":
+        return {"fp32", "fp16", "bf16"}
+    precisions = {"fp32"}
+    if cpu_has_bf16():
+        precisions.add("bf16")
+    if backend == "openvino" and cpu_has_fp16():
+        precisions.add("fp16")
+    return precisions
+
+
+def make_backend(
+    model: nn.Module,
+    *,
+    device_type: str,
+    backend: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
+) -> Backend:
+    """The backend running ``model`` (prepared for inference, on its device). Raises
+    :class:`ModelError` for a backend or precision this machine cannot run."""
+    name = resolve_backend(backend, device_type)
+    chosen = resolve_precision(precision, name, device_type)
+    if name == "openvino":
+        from geohsr.inference.backends.openvino_backend import OpenVINOBackend
+
+        return OpenVINOBackend(model, precision=chosen, threads=threads)
+    from geohsr.inference.backends.torch_backend import TorchBackend
+
+    return TorchBackend(model, precision=chosen)

@@ -1,0 +1,151 @@
+"""The model converted to OpenVINO and compiled for this CPU.
+
+The traceable core of the model (:class:`~geohsr.inference.export.ExportableCore`) is
+converted once, with dynamic batch, height and width, and saved as OpenVINO IR in
+:func:`cache_dir` under a name keyed by :func:`~geohsr.inference.export.core_fingerprint`
+(weights, camera, export version) and the OpenVINO version; later runs and other processes
+read it back. Each window shape is compiled on first use (OpenVINO caches compiled blobs in
+the same folder). Inputs are padded to multiples of 32 here, outputs cropped, and the
+model's eager finish (the metamer projection) runs in torch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from geohsr.exceptions import ModelError
+from geohsr.inference.export import ExportableCore, core_fingerprint, finish, pad_input
+
+#: OpenVINO's name of each precision (``INFERENCE_PRECISION_HINT``)
+PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+#: compiled window shapes kept per backend (the least recently used is dropped)
+MAX_COMPILED = 4
+#: environment variable naming the cache folder (default: the user cache folder)
+CACHE_ENV = "GEOHSR_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Folder of converted models: ``$GEOHSR_CACHE_DIR``, else the user cache folder
+    (``~/.cache/geohsr`` on Linux, via platformdirs). Never inside the package."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("geohsr", appauthor=False))
+
+
+class OpenVINOBackend:
+    """``model`` (prepared for inference, on the CPU) through OpenVINO at ``precision``
+    (``fp32``, ``bf16`` or ``fp16``, as the CPU supports) with ``threads`` inference
+    threads (``None``: torch's thread count). The first use of a weights file and camera
+    converts it (tens of seconds, printed on stderr); later ones read the cache."""
+
+    name = "openvino"
+
+    def __init__(self, model: nn.Module, *, precision: str = "fp32", threads: int | None) -> None:
+        import openvino as ov
+
+        self.model = model
+        self.precision = precision
+        self.threads = threads or torch.get_num_threads()
+        self.core = ov.Core()
+        folder = cache_dir() / "openvino"
+        key = f"{core_fingerprint(model)[:20]}-ov{_ov_version()}"
+        self.ir_path = folder / f"{_model_name(model)}-{key}.xml"
+        self.ir = self.core.read_model(ensure_converted(model, self.ir_path))
+        self.core.set_property({"CACHE_DIR": str(folder / "compiled")})  # compiled shapes
+        self._compiled: dict[tuple[int, ...], Any] = {}
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)`` float32, C-contiguous."""
+        rgb = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        padded, (top, left) = pad_input(rgb)
+        request = self._request(tuple(padded.shape))
+        request.infer({0: padded.numpy()})
+        out = request.get_output_tensor(0).data  # (N, 31, H', W'), the request's buffer
+        height, width = rgb.shape[-2:]
+        spectra = torch.from_numpy(np.array(out[..., top : top + height, left : left + width]))
+        with torch.inference_mode():
+            return np.ascontiguousarray(finish(self.model, spectra, rgb).numpy())
+
+    def _request(self, shape: tuple[int, ...]):
+        """An infer request of the model compiled for input ``shape``."""
+        if shape in self._compiled:
+            self._compiled[shape] = self._compiled.pop(shape)  # most recently used last
+            return self._compiled[shape]
+        if len(self._compiled) >= MAX_COMPILED:
+            self._compiled.pop(next(iter(self._compiled)))
+        model = self.ir.clone()
+        model.reshape({model.input(0): list(shape)})
+        config = {
+            "INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision],
+            "INFERENCE_NUM_THREADS": self.threads,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        compiled = self.core.compile_model(model, "CPU", config)
+        self._compiled[shape] = compiled.create_infer_request()
+        return self._compiled[shape]
+
+
+def ensure_converted(model: nn.Module, ir_path: Path) -> Path:
+    """``ir_path`` (OpenVINO IR ``.xml`` + ``.bin``) of ``model``'s exportable core,
+    converting it first when it is not there. One process converts at a time (a file
+    lock); files appear complete or not at all (written under temporary names, then
+    renamed: the ``.xml`` last)."""
+    from filelock import FileLock
+
+    if ir_path.exists():
+        return ir_path
+    try:
+        ir_path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(ir_path.with_suffix(".lock"))):
+            if not ir_path.exists():
+                _convert(model, ir_path)
+    except OSError as error:
+        raise ModelError(
+            f"cannot write the OpenVINO model cache in {ir_path.parent}: {error}; set "
+            f"{CACHE_ENV} to a writable folder or use --backend torch"
+        ) from error
+    return ir_path
+
+
+def _convert(model: nn.Module, ir_path: Path) -> None:
+    import openvino as ov
+
+    print(
+        f"geohsr: converting the model for OpenVINO (once per weights file and camera; "
+        f"cached in {ir_path.parent})",
+        file=sys.stderr,
+    )
+    example = torch.rand(2, 3, 64, 64)
+    with torch.no_grad(), warnings.catch_warnings():
+        # tracing notes constant Python branches (padding skipped: inputs are multiples
+        # of 32) and torch.jit's deprecation: expected, nothing for the user to act on
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        converted = ov.convert_model(
+            ExportableCore(model).eval(), example_input=example, input=[[-1, 3, -1, -1]]
+        )
+    tmp = ir_path.with_name(f".{ir_path.stem}.{os.getpid()}.xml")
+    ov.save_model(converted, tmp, compress_to_fp16=False)  # keep fp32 weights: exact
+    os.replace(tmp.with_suffix(".bin"), ir_path.with_suffix(".bin"))
+    os.replace(tmp, ir_path)
+
+
+def _model_name(model: nn.Module) -> str:
+    return str(getattr(model, "geohsr_name", type(model).__name__))
+
+
+def _ov_version() -> str:
+    import openvino as ov
+
+    return ov.__version__.split("-")[0]

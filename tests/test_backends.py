@@ -1,0 +1,214 @@
+"""Inference backends and precisions: the choice, torch autocast, OpenVINO's values and cache.
+
+OpenVINO tests skip where it is not installed (``pip install "geohsr[openvino]"``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import rioxarray
+import torch
+import xarray as xr
+from click.testing import CliRunner
+from residual_fixtures import tiny_residual_model
+from scene_fixtures import gradient_rgb, save_model, write_raster
+
+import geohsr  # noqa: F401 - registers .hsr
+from geohsr.cli.main import cli
+from geohsr.exceptions import InputError, ModelError
+from geohsr.inference import backends
+from geohsr.inference.backends.capabilities import openvino_installed
+from geohsr.inference.backends.torch_backend import TorchBackend, channels_first
+from geohsr.inference.options import ReconstructOptions
+from geohsr.inference.predictor import Predictor, resolve_camera
+from geohsr.inference.scene import reconstruct_scene
+from geohsr.models import create_model
+
+needs_openvino = pytest.mark.skipif(not openvino_installed(), reason="OpenVINO not installed")
+SETTINGS = {"tile": 64, "overlap": 16, "batch_size": 2, "device": "cpu"}
+
+
+def trained_looking(name: str, seed: int = 0) -> torch.nn.Module:
+    """A small model whose every part contributes (attention on; the camera-aware one with
+    a fitted base and its residual switched on)."""
+    torch.manual_seed(seed)
+    model = (
+        tiny_residual_model(seed=seed) if name.endswith("_rpr") else create_model(name, width=0.125)
+    )
+    with torch.no_grad():
+        for param_name, param in model.named_parameters():
+            if param_name.endswith("gamma"):
+                param.fill_(0.7)
+    return model.eval()
+
+
+# ---------------------------------------------------------------- choosing
+
+
+def test_auto_backend_follows_installation_and_environment(monkeypatch):
+    monkeypatch.delenv("GEOHSR_BACKEND", raising=False)
+    monkeypatch.setattr(backends, "openvino_installed", lambda: True)
+    assert backends.resolve_backend("auto", "cpu") == "openvino"
+    assert backends.resolve_backend("auto", "cuda") == "torch"
+    monkeypatch.setattr(backends, "openvino_installed", lambda: False)
+    assert backends.resolve_backend("auto", "cpu") == "torch"
+    with pytest.raises(ModelError, match=r"pip install \"geohsr\[openvino\]\""):
+        backends.resolve_backend("openvino", "cpu")
+    monkeypatch.setenv("GEOHSR_BACKEND", "torch")
+    monkeypatch.setattr(backends, "openvino_installed", lambda: True)
+    assert backends.resolve_backend("auto", "cpu") == "torch"
+    monkeypatch.setenv("GEOHSR_BACKEND", "tensorrt")
+    with pytest.raises(ModelError, match="GEOHSR_BACKEND"):
+        backends.resolve_backend("auto", "cpu")
+
+
+def test_openvino_is_refused_on_cuda(monkeypatch):
+    monkeypatch.setattr(backends, "openvino_installed", lambda: True)
+    with pytest.raises(ModelError, match="CPU only"):
+        backends.resolve_backend("openvino", "cuda")
+
+
+def test_auto_precision_needs_hardware_and_a_measured_cost_below_one_percent(monkeypatch):
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
+    assert backends.resolve_precision("auto", "torch", "cpu") == "fp32"
+    with pytest.raises(ModelError, match="not available"):
+        backends.resolve_precision("bf16", "torch", "cpu")
+    with pytest.raises(ModelError, match="not available"):
+        backends.resolve_precision("fp16", "torch", "cpu")
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
+    monkeypatch.setitem(backends.MEASURED_MRAE_COST, "bf16", 0.004)
+    assert backends.resolve_precision("auto", "torch", "cpu") == "bf16"
+    monkeypatch.setitem(backends.MEASURED_MRAE_COST, "bf16", 0.02)  # too costly for auto
+    assert backends.resolve_precision("auto", "torch", "cpu") == "fp32"
+    assert backends.resolve_precision("bf16", "torch", "cpu") == "bf16"  # asked for: allowed
+    monkeypatch.setitem(backends.MEASURED_MRAE_COST, "fp16", 0.003)
+    assert backends.resolve_precision("auto", "torch", "cuda") == "fp16"
+
+
+def test_options_reject_unknown_backend_and_precision():
+    with pytest.raises(InputError, match="--backend"):
+        ReconstructOptions(backend="onnx")
+    with pytest.raises(InputError, match="--precision"):
+        ReconstructOptions(precision="int8")
+
+
+# ---------------------------------------------------------------- torch
+
+
+def test_channels_first_equals_numpy_copy():
+    y = torch.rand(3, 31, 21, 19).contiguous(memory_format=torch.channels_last)
+    out = channels_first(y)
+    assert out.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(out, np.ascontiguousarray(y.numpy()))
+
+
+def test_torch_bf16_autocast_stays_close_to_fp32():
+    model = Predictor(trained_looking("mxr_unet18"), device="cpu", backend="torch").model
+    x = np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32)
+    fp32 = TorchBackend(model, precision="fp32").forward(x)
+    bf16 = TorchBackend(model, precision="bf16").forward(x)
+    assert bf16.dtype == np.float32 and bf16.shape == fp32.shape
+    relative = np.abs(bf16 - fp32).mean() / np.abs(fp32).mean()
+    assert 0 < relative < 0.05  # rounded (not fp32), but close
+
+
+# ---------------------------------------------------------------- OpenVINO
+
+
+@needs_openvino
+@pytest.mark.parametrize("name", ["mxr_unet18", "mxr_unet18_rpr", "rpr2"])
+@pytest.mark.parametrize("shape", [(97, 131), (16, 16)])
+def test_openvino_equals_torch(name, shape):
+    model = trained_looking(name)
+    reference = Predictor(model, device="cpu", backend="torch")
+    converted = Predictor(trained_looking(name), device="cpu", backend="openvino")
+    assert converted.provenance()["backend"] == "openvino"
+    x = np.random.default_rng(1).random((3, 3, *shape), dtype=np.float32)
+    expected, got = reference.predict(x), converted.predict(x)
+    assert got.shape == expected.shape and got.flags["C_CONTIGUOUS"]
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * scale)
+
+
+@needs_openvino
+def test_openvino_with_a_known_camera_renders_back_to_the_input():
+    camera = resolve_camera("cie1964")
+    predictor = Predictor(
+        trained_looking("mxr_unet18_rpr"), device="cpu", backend="openvino", camera=camera
+    )
+    x = 0.2 + 0.3 * np.random.default_rng(2).random((2, 3, 40, 40), dtype=np.float32)
+    spectra = predictor.predict(x)
+    rendered = np.einsum("cl,nlhw->nchw", camera.normalised, spectra)
+    assert spectra.min() >= 0
+    np.testing.assert_allclose(rendered, x, atol=2e-3)
+
+
+@needs_openvino
+def test_openvino_window_values_do_not_depend_on_call_mates():
+    backend = Predictor(trained_looking("mxr_unet18_rpr"), device="cpu", backend="openvino")
+    x = np.random.default_rng(3).random((5, 3, 64, 64), dtype=np.float32)
+    pairs = np.concatenate([backend.backend.forward(x[:2]), backend.backend.forward(x[2:])])
+    threes = np.concatenate([backend.backend.forward(x[:3]), backend.backend.forward(x[3:])])
+    np.testing.assert_array_equal(pairs, threes)
+
+
+@needs_openvino
+def test_openvino_converts_once_per_weights_and_camera(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("GEOHSR_CACHE_DIR", str(tmp_path / "cache"))
+    first = Predictor(trained_looking("mxr_unet18_rpr"), device="cpu", backend="openvino")
+    assert "converting the model for OpenVINO" in capfd.readouterr().err
+    ir = first.backend.ir_path
+    assert ir.is_file() and ir.with_suffix(".bin").is_file()
+    assert ir.parent.parent == tmp_path / "cache"
+    stamp = ir.stat().st_mtime_ns
+    again = Predictor(trained_looking("mxr_unet18_rpr"), device="cpu", backend="openvino")
+    assert again.backend.ir_path == ir and ir.stat().st_mtime_ns == stamp
+    assert "converting" not in capfd.readouterr().err
+    camera = resolve_camera("cie1964")
+    known = Predictor(
+        trained_looking("mxr_unet18_rpr"), device="cpu", backend="openvino", camera=camera
+    )
+    assert known.backend.ir_path != ir  # the camera's base is part of the converted model
+    other = Predictor(trained_looking("mxr_unet18_rpr", seed=5), device="cpu", backend="openvino")
+    assert other.backend.ir_path != ir
+
+
+@needs_openvino
+def test_unwritable_cache_is_a_model_error_naming_the_variable(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("GEOHSR_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(ModelError, match="GEOHSR_CACHE_DIR"):
+        Predictor(trained_looking("rpr2"), device="cpu", backend="openvino")
+
+
+@needs_openvino
+def test_cli_and_accessor_with_openvino(tmp_path):
+    scene = write_raster(tmp_path / "in.tif", gradient_rgb(150, 170), nodata=0)
+    weights = save_model(trained_looking("mxr_unet18_rpr"), tmp_path / "w.safetensors")
+    out_ov, out_torch = tmp_path / "ov.tif", tmp_path / "torch.tif"
+    runner = CliRunner()
+    for out, backend in ((out_ov, "openvino"), (out_torch, "torch")):
+        result = runner.invoke(
+            cli,
+            ["reconstruct", str(scene), str(out), "--weights", str(weights), "--tile", "64",
+             "--device", "cpu", "--backend", backend, "--precision-bits", "0"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    with rasterio.open(out_ov) as ov, rasterio.open(out_torch) as ref:
+        assert ov.tags()["INFERENCE"] == "openvino fp32"
+        assert ref.tags()["INFERENCE"] == "torch fp32"
+        got, expected = ov.read(), ref.read()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * np.nanmax(expected))
+
+    # the accessor gives the CLI's values bit for bit with the same backend
+    options = {**SETTINGS, "backend": "openvino"}
+    reconstruct_scene(
+        scene, tmp_path / "cli.zarr", weights=weights, options=ReconstructOptions(**options)
+    )
+    cli_cube = xr.open_zarr(tmp_path / "cli.zarr", decode_coords="all")["reflectance"]
+    rgb = rioxarray.open_rasterio(scene, chunks={"y": 60, "x": 80}, masked=True)
+    cube = rgb.hsr.reconstruct(model=str(weights), chunk_size=96, **options)
+    assert cube.attrs["inference"] == "openvino fp32"
+    np.testing.assert_array_equal(cube.compute().values, cli_cube.values)
