@@ -5,6 +5,12 @@ every network over the best RPR per condition, writes JSON::
 
     OMP_NUM_THREADS=2 python benchmarks/accuracy.py --out accuracy.json
     python benchmarks/accuracy.py --weights runs/x/mxr_unet18_rpr_cave.safetensors --no-shipped
+    python benchmarks/accuracy.py --precisions fp32,bf16,fp16   # accuracy cost of precisions
+
+``--precisions`` scores each network under torch autocast at each precision (bf16 and fp16
+run emulated where the CPU lacks them: slow, same rounding) and prints the relative MRAE
+change against fp32 per condition: the figures behind ``--precision auto``
+(``geohsr.inference.backends.MEASURED_MRAE_COST``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import torch
+from torch import nn
 
 from geohsr.models.inference_prep import prepare_for_inference
 from geohsr.models.weights import file_sha256, list_shipped_weights, load_weights, read_metadata
@@ -56,7 +65,48 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, help="write the full report (JSON) here")
+    parser.add_argument(
+        "--precisions", default="fp32", help="comma-separated: fp32, bf16, fp16 (autocast)"
+    )
     return parser.parse_args()
+
+
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Autocast(nn.Module):
+    """``model`` run under torch autocast at ``dtype`` on ``device_type`` (the camera-aware
+    model's base and metamer projection keep float32 inside, as in inference)."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype, device_type: str) -> None:
+        super().__init__()
+        self.model, self.dtype, self.device_type = model, dtype, device_type
+        if hasattr(model, "set_camera"):
+            self.set_camera = model.set_camera
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return self.model(rgb).float()
+
+
+def precision_costs(report: dict, labels: list[str], precisions: list[str]) -> str:
+    """Table of the relative MRAE change of each reduced precision against fp32."""
+    lines = ["relative MRAE change against fp32 (accuracy cost of the precision)"]
+    for label in labels:
+        fp32 = report["results"][label]
+        for precision in precisions:
+            if precision == "fp32":
+                continue
+            other = report["results"][f"{label}@{precision}"]
+            changes = {
+                key: other[key]["mean"]["mrae"] / fp32[key]["mean"]["mrae"] - 1 for key in fp32
+            }
+            mean = sum(changes.values()) / len(changes)
+            worst = max(changes.values(), key=abs)
+            lines.append(f"  {label} {precision}: mean {mean:+.3%}, largest {worst:+.3%}")
+            for key, change in changes.items():
+                lines.append(f"    {key:<28} {change:+.3%}")
+    return "\n".join(lines)
 
 
 def shipped_networks() -> list[str]:
@@ -80,6 +130,16 @@ def main() -> None:
             "train_scenes": meta.get("train_scenes", []),
             "cameras": [c["name"] for c in (meta.get("camera") or {}).get("cameras", [])],
         }
+    precisions = [p for p in args.precisions.split(",") if p]
+    if any(p not in ("fp32", *AUTOCAST) for p in precisions):
+        sys.exit(f"--precisions: fp32, bf16 or fp16, got {args.precisions!r}")
+    networks = list(models)
+    for label in networks:
+        for precision in precisions:
+            if precision != "fp32":
+                device_type = torch.device(args.device).type
+                wrapped = Autocast(models[label], AUTOCAST[precision], device_type)
+                models[f"{label}@{precision}"] = wrapped
     wanted = args.scenes.split(",")
     held_out = [c for c in args.cameras.split(",") if c]
     scenes = load_data_specs([args.data])
@@ -121,6 +181,9 @@ def main() -> None:
     print(format_metrics_table(report))
     print()
     print(format_improvement_table(report["reductions"], TARGET_REDUCTION))
+    if len(precisions) > 1 or precisions != ["fp32"]:
+        print()
+        print(precision_costs(report, networks, precisions))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2))

@@ -1,92 +1,170 @@
-"""Forward-pass speed of the registry models at 512x512 (or --size) on the current device.
+"""Forward-pass speed of a model at 512x512 (or --size) for every inference backend x
+precision this device runs, side by side in one run, with each one's mean relative
+difference from torch fp32 on the same inputs.
 
-For each model, three variants: as built (weight/spectral norm recomputed every call),
-``folded`` (prepare_for_inference: parametrizations folded into plain weights) and
-``folded+cl`` (also channels_last). On CUDA every variant runs under fp16 autocast.
-Prints the median forward time over --repeats runs after one warm-up, and megapixels/s.
+By default the shipped weights (``--weights``); ``--model NAME --width W`` times a random
+registry model instead. ``--variants`` prints the older table instead: as built,
+``folded`` (weight/spectral norm folded) and ``folded+cl`` (also channels-last), torch only.
+Times are the median of ``--repeats`` runs after one warm-up (which also compiles).
 
-    python benchmarks/model_speed.py --models mxr_unet18 --repeats 5 --threads 2
+    python benchmarks/model_speed.py --batch 2 --repeats 5
+    python benchmarks/model_speed.py --device cuda --batch 8 --json speed.json   # GPU check
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
 
+import numpy as np
 import torch
+from backend_configs import auto_config, backend_configs
 
+from geohsr.inference.predictor import Predictor
 from geohsr.models import create_model, list_models
 from geohsr.models.inference_prep import prepare_for_inference
 
 
-def time_forward(
-    model: torch.nn.Module, x: torch.Tensor, repeats: int, device: torch.device
-) -> list[float]:
-    """Seconds per forward pass, ``repeats`` times, after one untimed warm-up pass."""
-    autocast = (
-        torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
-    )
+def time_calls(call: Callable[[], object], repeats: int, cuda: bool) -> list[float]:
+    """Seconds per call, ``repeats`` times, after one untimed warm-up call."""
     times = []
-    with torch.inference_mode(), autocast:
-        for i in range(repeats + 1):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if i > 0:
-                times.append(time.perf_counter() - start)
+    for i in range(repeats + 1):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        call()
+        if cuda:
+            torch.cuda.synchronize()
+        if i > 0:
+            times.append(time.perf_counter() - start)
     return times
 
 
-def variants() -> dict[str, Callable[[torch.nn.Module], tuple[torch.nn.Module, bool]]]:
-    """Variant name -> function turning a built model into (model to time, channels_last)."""
-    return {
+def backends_table(args, device: torch.device) -> list[dict]:
+    """Every backend x precision: seconds, MP/s, difference from torch fp32."""
+    configs, skipped = backend_configs(device.type)
+    default = auto_config(device.type)
+    x = np.random.default_rng(0).random((args.batch, 3, args.size, args.size), np.float32)
+    megapixels = args.batch * args.size**2 / 1e6
+    rows, reference = [], None
+    what = f"{args.model} width {args.width:g} (random)" if args.model else args.weights
+    print(
+        f"{what} on {device_name(device)}, threads {args.threads or torch.get_num_threads()}, "
+        f"input {args.batch}x3x{args.size}x{args.size}, median of {args.repeats} after 1 warm-up"
+    )
+    print(f"{'backend':<9} {'precision':<9} {'median s':>9} {'MP/s':>8} {'mean rel. diff':>15}")
+    for backend, precision in configs:
+        predictor = make_predictor(args, device, backend, precision)
+        out = predictor.predict(x)
+        times = time_calls(lambda p=predictor: p.predict(x), args.repeats, device.type == "cuda")
+        if reference is None:
+            reference = out
+        difference = float(np.abs(out - reference).mean() / np.abs(reference).mean())
+        median = statistics.median(times)
+        mark = "  <- default" if (backend, precision) == default else ""
+        print(
+            f"{backend:<9} {precision:<9} {median:>9.3f} {megapixels / median:>8.3f} "
+            f"{difference:>15.2e}{mark}"
+        )
+        rows.append(
+            {
+                "backend": backend,
+                "precision": precision,
+                "median_s": median,
+                "megapixels_per_s": megapixels / median,
+                "mean_relative_difference": difference,
+                "default": (backend, precision) == default,
+            }
+        )
+        del predictor
+    for reason in skipped:
+        print(f"skipped {reason}")
+    return rows
+
+
+def make_predictor(args, device: torch.device, backend: str, precision: str) -> Predictor:
+    settings = dict(
+        device=device,
+        batch_size=args.batch,
+        threads=args.threads,
+        backend=backend,
+        precision=precision,
+    )
+    if args.model:
+        torch.manual_seed(0)
+        return Predictor(create_model(args.model, width=args.width), **settings)
+    return Predictor.from_weights(args.weights, **settings)
+
+
+def variants_table(args, device: torch.device) -> None:
+    """The torch-only table: as built, folded, folded + channels-last."""
+    variants = {
         "built": lambda m: (m.eval(), False),
         "folded": lambda m: (prepare_for_inference(m), False),
         "folded+cl": lambda m: (prepare_for_inference(m, channels_last=True), True),
     }
+    cuda = device.type == "cuda"
+    print(f"{'model':<14} {'variant':<10} {'median s':>9} {'min s':>8} {'MP/s':>7}")
+    megapixels = args.batch * args.size**2 / 1e6
+    name = args.model or "mxr_unet18"
+    for variant, prepare in variants.items():
+        torch.manual_seed(0)
+        model, channels_last = prepare(create_model(name, width=args.width).to(device))
+        x = torch.rand(args.batch, 3, args.size, args.size, device=device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else nullcontext()
+        with torch.inference_mode(), autocast:
+            times = time_calls(lambda m=model, x=x: m(x), args.repeats, cuda)
+        median = statistics.median(times)
+        print(
+            f"{name:<14} {variant:<10} {median:>9.3f} {min(times):>8.3f} "
+            f"{megapixels / median:>7.3f}"
+        )
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
 
 def main() -> None:
+    from geohsr.inference.options import DEFAULT_WEIGHTS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list_models(), choices=list_models())
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights name or path")
+    parser.add_argument("--model", choices=list_models(), help="random registry model instead")
+    parser.add_argument("--width", type=float, default=1.0, help="--model width multiplier")
     parser.add_argument("--size", type=int, default=512, help="image height = width, pixels")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per variant")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--batch", type=int, default=1, help="images per forward pass")
-    parser.add_argument("--width", type=float, default=1.0, help="model width multiplier")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    parser.add_argument("--batch", type=int, default=2, help="images per forward pass")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--variants", action="store_true", help="the torch-only variant table")
+    parser.add_argument("--json", type=Path, help="write the backend table here")
     args = parser.parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
-    precision = "fp16 autocast" if device.type == "cuda" else "float32"
-    print(
-        f"device: {name} ({precision}), threads: {torch.get_num_threads()}, "
-        f"input: {args.batch}x3x{args.size}x{args.size}, repeats: {args.repeats} after 1 warm-up"
-    )
-    print(f"{'model':<14} {'variant':<10} {'median s':>9} {'min s':>8} {'MP/s':>7}")
-    megapixels = args.batch * args.size**2 / 1e6
-    for model_name in args.models:
-        for variant, prepare in variants().items():
-            torch.manual_seed(0)
-            model, channels_last = prepare(create_model(model_name, width=args.width).to(device))
-            x = torch.rand(args.batch, 3, args.size, args.size, device=device)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            times = time_forward(model, x, args.repeats, device)
-            median = statistics.median(times)
-            print(
-                f"{model_name:<14} {variant:<10} {median:>9.3f} {min(times):>8.3f} "
-                f"{megapixels / median:>7.3f}"
-            )
-            del model, x
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(auto if args.device == "auto" else args.device)
+    if args.variants:
+        variants_table(args, device)
+        return
+    rows = backends_table(args, device)
+    if args.json:
+        record = {
+            "device": device_name(device),
+            "input": [args.batch, 3, args.size, args.size],
+            "weights": None if args.model else args.weights,
+            "model": args.model,
+            "rows": rows,
+        }
+        args.json.write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
-"""End-to-end throughput of `reconstruct_scene` (GeoTIFF in -> Zarr out) next to the bare
-model forward on the same windows, measured in the same run with the same predictor.
+"""End-to-end throughput of `reconstruct_scene` (GeoTIFF in -> Zarr out) for every inference
+backend x precision this machine runs, next to the bare model forward on the same windows,
+all in one run with the same weights.
 
-ratio = bare-forward seconds / pipeline seconds for the same set of windows, i.e. pipeline
-MP/s x overlap factor / bare MP/s (the overlap factor = window pixels / scene pixels,
-since windows overlap). Target: >= 0.85. Runs alternate (bare, pipeline) ``--repeats``
-times; the best of each is reported, as the machine may be shared.
+For each configuration: pipeline MP/s of scene pixels, its speed-up over torch fp32 (what
+every CPU user got before the backends), and the ratio bare-forward seconds / pipeline
+seconds for the same windows (pipeline MP/s x overlap factor / bare MP/s; target >= 0.85:
+reading, blending and writing must not eat the faster model's gain). Runs alternate
+(bare, pipeline) ``--repeats`` times; the best of each is reported (the machine may be
+shared). The default settings (``--backend auto --precision auto``) are marked.
 
-    python benchmarks/scene_throughput.py [--size 2048] [--width 1.0] [--repeats 2]
+    python benchmarks/scene_throughput.py [--size 2048] [--weights mxr_unet18_rpr_cave]
+    python benchmarks/scene_throughput.py --model mxr_unet18 --width 0.125   # random model
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scene_common import benchmark_predictor, write_synthetic_scene
+from backend_configs import auto_config, backend_configs
+from scene_common import write_synthetic_scene
 
 
 def block_inputs(scene: Path, predictor, tile: int, overlap: int) -> list[np.ndarray]:
@@ -36,31 +41,32 @@ def block_inputs(scene: Path, predictor, tile: int, overlap: int) -> list[np.nda
     return batches
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=2048, help="scene side (pixels)")
-    parser.add_argument("--model", default="mxr_unet18", help="registry model name")
-    parser.add_argument("--width", type=float, default=1.0, help="model channel multiplier")
-    parser.add_argument("--tile", type=int, default=512)
-    parser.add_argument("--overlap", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/geohsr-bench"))
-    args = parser.parse_args()
+def make_predictor(args, backend: str, precision: str):
+    """The predictor of the benchmark's weights (or random ``--model``) for one config."""
+    import torch
 
+    from geohsr.inference.predictor import Predictor
+    from geohsr.models import create_model
+
+    settings = dict(
+        device="cpu",
+        batch_size=args.batch_size,
+        threads=args.threads,
+        backend=backend,
+        precision=precision,
+    )
+    if args.model:
+        torch.manual_seed(0)
+        return Predictor(create_model(args.model, width=args.width), **settings)
+    return Predictor.from_weights(args.weights, **settings)
+
+
+def measure(args, scene: Path, out: Path, predictor) -> dict:
+    """Best bare-forward and pipeline seconds of ``args.repeats`` alternating runs."""
     from geohsr.inference.scene import ReconstructOptions, reconstruct_scene
 
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    scene = write_synthetic_scene(args.workdir / f"scene_{args.size}.tif", args.size, args.size)
-    out = args.workdir / f"throughput_{args.size}.zarr"
-    predictor = benchmark_predictor(args.model, args.width, args.batch_size, args.threads)
     batches = block_inputs(scene, predictor, args.tile, args.overlap)
-    n_windows = sum(len(b) for b in batches)
-    window_mp = n_windows * args.tile * args.tile / 1e6
-    scene_mp = args.size * args.size / 1e6
-    predictor.predict(batches[0][: args.batch_size])  # warm-up (kernel selection)
-
+    predictor.predict(batches[0])  # warm-up: kernel selection, OpenVINO compilation
     bare, pipeline = [], []
     for _ in range(args.repeats):
         started = time.perf_counter()
@@ -74,26 +80,76 @@ def main() -> None:
             predictor=predictor,
             overwrite=True,
             progress=False,
-            options=ReconstructOptions(tile=args.tile, overlap=args.overlap),
+            options=ReconstructOptions(tile=args.tile, overlap=args.overlap, sidecars=False),
         )
         pipeline.append(time.perf_counter() - started)
         shutil.rmtree(out, ignore_errors=True)
-    t_bare, t_pipe = min(bare), min(pipeline)
+    return {
+        "bare": min(bare),
+        "pipeline": min(pipeline),
+        "windows": sum(len(b) for b in batches),
+        "runs": (bare, pipeline),
+    }
+
+
+def main() -> None:
+    from geohsr.inference.options import DEFAULT_WEIGHTS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=2048, help="scene side (pixels)")
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights name or path")
+    parser.add_argument("--model", default=None, help="random registry model instead")
+    parser.add_argument("--width", type=float, default=1.0, help="--model channel multiplier")
+    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/geohsr-bench"))
+    args = parser.parse_args()
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    scene = write_synthetic_scene(args.workdir / f"scene_{args.size}.tif", args.size, args.size)
+    out = args.workdir / f"throughput_{args.size}.zarr"
+    scene_mp = args.size * args.size / 1e6
+    configs, skipped = backend_configs("cpu")
+    default = auto_config("cpu")
+    what = f"{args.model} width {args.width:g} (random)" if args.model else args.weights
     print(
-        f"{args.model} width {args.width}, {args.size} x {args.size} scene, tile {args.tile}, "
-        f"overlap {args.overlap}, batch {args.batch_size}, {n_windows} windows, CPU"
+        f"{what}, {args.size} x {args.size} scene, tile {args.tile}, overlap {args.overlap}, "
+        f"batch {args.batch_size}, CPU; default settings resolve to {default[0]} {default[1]}"
     )
-    print(f"bare forward : {t_bare:7.1f} s  {window_mp / t_bare:7.3f} MP/s of window pixels")
+    results = {}
+    for backend, precision in configs:
+        predictor = make_predictor(args, backend, precision)
+        results[backend, precision] = measure(args, scene, out, predictor)
+        del predictor
+    baseline = results["torch", "fp32"]
+    window_mp = baseline["windows"] * args.tile**2 / 1e6
+    print(f"{baseline['windows']} windows, overlap factor {window_mp / scene_mp:.3f}")
+    header = f"{'backend':<9} {'precision':<9} {'bare MP/s':>10} {'pipeline MP/s':>14}"
+    print(f"{header} {'x torch fp32':>13} {'pipeline/bare':>14}")
+    for (backend, precision), result in results.items():
+        mark = "  <- default" if (backend, precision) == default else ""
+        print(
+            f"{backend:<9} {precision:<9} {window_mp / result['bare']:>10.3f} "
+            f"{scene_mp / result['pipeline']:>14.3f} "
+            f"{baseline['pipeline'] / result['pipeline']:>13.2f} "
+            f"{result['bare'] / result['pipeline']:>14.3f}{mark}"
+        )
+    fastest = min(results, key=lambda key: results[key]["pipeline"])
     print(
-        f"pipeline     : {t_pipe:7.1f} s  {scene_mp / t_pipe:7.3f} MP/s of scene pixels "
-        "(GeoTIFF in -> Zarr out)"
+        f"fastest: {' '.join(fastest)}, pipeline / bare forward "
+        f"{results[fastest]['bare'] / results[fastest]['pipeline']:.3f} (target >= 0.85)"
     )
-    print(f"overlap factor (window px / scene px): {window_mp / scene_mp:.3f}")
-    print(f"pipeline / bare forward, same windows: {t_bare / t_pipe:.3f} (target >= 0.85)")
-    print(
-        f"all runs (s): bare {[round(t, 1) for t in bare]}, "
-        f"pipeline {[round(t, 1) for t in pipeline]}"
-    )
+    for reason in skipped:
+        print(f"skipped {reason}")
+    for (backend, precision), result in results.items():
+        bare, pipeline = result["runs"]
+        print(
+            f"runs (s) {backend} {precision}: bare {[round(t, 1) for t in bare]}, "
+            f"pipeline {[round(t, 1) for t in pipeline]}"
+        )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
         type=click.Choice(BACKENDS),
         default="auto",
         show_default=True,
-        help="Who runs the model: openvino (CPU, pip install \"geohsr[openvino]\"; about "
+        help='Who runs the model: openvino (CPU, pip install "geohsr[openvino]"; about '
         "1.6x torch here) or torch; auto: openvino on CPU when installed, else torch.",
     ),
     click.option(

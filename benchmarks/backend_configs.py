@@ -1,0 +1,36 @@
+"""Shared by the speed benchmarks: every inference backend x precision this machine runs.
+
+A configuration is listed when its backend is installed and its precision runs in hardware
+here (emulated bf16 on a CPU without bfloat16 instructions is slower than fp32 and never
+chosen, so it is reported as skipped with the reason)."""
+
+from __future__ import annotations
+
+
+def backend_configs(device_type: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """``([(backend, precision), ...], [skipped reasons])`` for ``device_type``, torch fp32
+    first (the baseline)."""
+    from geohsr.inference.backends import _hardware_precisions
+    from geohsr.inference.backends.capabilities import openvino_installed
+
+    configs, skipped = [], []
+    names = ["torch"] + (["openvino"] if device_type == "cpu" else [])
+    for backend in names:
+        if backend == "openvino" and not openvino_installed():
+            skipped.append('openvino: not installed (pip install "geohsr[openvino]")')
+            continue
+        hardware = _hardware_precisions(backend, device_type)
+        for precision in ("fp32", "bf16", "fp16"):
+            if precision in hardware:
+                configs.append((backend, precision))
+            else:
+                skipped.append(f"{backend} {precision}: no {precision} arithmetic in hardware here")
+    return configs, skipped
+
+
+def auto_config(device_type: str) -> tuple[str, str]:
+    """What ``--backend auto --precision auto`` resolves to here."""
+    from geohsr.inference.backends import resolve_backend, resolve_precision
+
+    backend = resolve_backend("auto", device_type)
+    return backend, resolve_precision("auto", backend, device_type)
