@@ -7,15 +7,16 @@ every network over the best RPR per condition, writes JSON::
     python benchmarks/accuracy.py --weights runs/x/mxr_unet18_rpr_cave.safetensors --no-shipped
     python benchmarks/accuracy.py --precisions fp32,bf16,fp16   # accuracy cost of precisions
 
-``--precisions`` scores each network under torch autocast at each precision (bf16 and fp16
-run emulated where the CPU lacks them: slow, same rounding) and prints the relative MRAE
-change against fp32 per condition: the figures behind ``--precision auto``
-(``geohsr.inference.backends.MEASURED_MRAE_COST``).
+``--precisions`` scores each network with bf16 / fp16 arithmetic emulated (convolution and
+linear weights, inputs and outputs rounded, float32 accumulation: :class:`RoundedPrecision`)
+and prints the relative MRAE change against fp32 per condition: the figures behind
+``--precision auto`` (``geohsr.inference.backends.MEASURED_MRAE_COST``).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -66,27 +67,42 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, help="write the full report (JSON) here")
     parser.add_argument(
-        "--precisions", default="fp32", help="comma-separated: fp32, bf16, fp16 (autocast)"
+        "--precisions", default="fp32", help="comma-separated: fp32, bf16, fp16 (emulated)"
     )
     return parser.parse_args()
 
 
-AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+ROUNDED = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class Autocast(nn.Module):
-    """``model`` run under torch autocast at ``dtype`` on ``device_type`` (the camera-aware
-    model's base and metamer projection keep float32 inside, as in inference)."""
+class RoundedPrecision(nn.Module):
+    """``model`` with reduced-precision arithmetic emulated at float32 speed: every
+    convolution's and linear layer's weights, inputs and outputs rounded to ``dtype``,
+    products accumulated in float32, as oneDNN (bf16) and cuDNN (fp16) run them; the
+    camera-aware model's base and metamer projection stay float32, as in inference.
+    (torch's CPU bf16/fp16 autocast computes the same roundings but is ~10x slower than
+    float32 on CPUs without those instructions.)"""
 
-    def __init__(self, model: nn.Module, dtype: torch.dtype, device_type: str) -> None:
+    def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
         super().__init__()
-        self.model, self.dtype, self.device_type = model, dtype, device_type
-        if hasattr(model, "set_camera"):
-            self.set_camera = model.set_camera
+        self.model = copy.deepcopy(model)
+        if hasattr(self.model, "set_camera"):
+            self.set_camera = self.model.set_camera
+
+        def rounded(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.to(dtype).float()
+
+        with torch.no_grad():
+            for module in self.model.modules():
+                if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Linear):
+                    module.weight.copy_(rounded(module.weight))
+                    if module.bias is not None:
+                        module.bias.copy_(rounded(module.bias))
+                    module.register_forward_pre_hook(lambda _, args: (rounded(args[0]),))
+                    module.register_forward_hook(lambda _m, _a, out: rounded(out))
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device_type, dtype=self.dtype):
-            return self.model(rgb).float()
+        return self.model(rgb)
 
 
 def precision_costs(report: dict, labels: list[str], precisions: list[str]) -> str:
@@ -131,14 +147,13 @@ def main() -> None:
             "cameras": [c["name"] for c in (meta.get("camera") or {}).get("cameras", [])],
         }
     precisions = [p for p in args.precisions.split(",") if p]
-    if any(p not in ("fp32", *AUTOCAST) for p in precisions):
+    if any(p not in ("fp32", *ROUNDED) for p in precisions):
         sys.exit(f"--precisions: fp32, bf16 or fp16, got {args.precisions!r}")
     networks = list(models)
     for label in networks:
         for precision in precisions:
             if precision != "fp32":
-                device_type = torch.device(args.device).type
-                wrapped = Autocast(models[label], AUTOCAST[precision], device_type)
+                wrapped = RoundedPrecision(models[label], ROUNDED[precision])
                 models[f"{label}@{precision}"] = wrapped
     wanted = args.scenes.split(",")
     held_out = [c for c in args.cameras.split(",") if c]

@@ -41,16 +41,18 @@ MAX_CHUNK = 512
 
 
 def zarr_compressor(zarr_format: int) -> Any:
-    """Blosc ZSTD level 3 with byte shuffle: on the example cube (rounded float32) 40 %
-    smaller than zarr's default LZ4 (`benchmarks/cube_size.py`); GDAL's Zarr driver reads
-    it."""
+    """Blosc ZSTD level 1 with bit shuffle: on a rounded float32 cube about as small as
+    level 3 with byte shuffle (0.362 against 0.356 of the raw size) and 3x faster to
+    write (112 against 36 MB/s on one busy core here), which keeps compression a small
+    share of a reconstruction; 40 % smaller than zarr's default LZ4
+    (`benchmarks/cube_size.py`). GDAL's Zarr driver reads it."""
     if zarr_format == 2:
         from numcodecs import Blosc
 
-        return Blosc(cname="zstd", clevel=3, shuffle=Blosc.SHUFFLE)
+        return Blosc(cname="zstd", clevel=1, shuffle=Blosc.BITSHUFFLE)
     from zarr.codecs import BloscCodec
 
-    return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+    return BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 
 
 def chunk_side(stride: int) -> int:
