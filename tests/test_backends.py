@@ -212,3 +212,12 @@ def test_cli_and_accessor_with_openvino(tmp_path):
     cube = rgb.hsr.reconstruct(model=str(weights), chunk_size=96, **options)
     assert cube.attrs["inference"] == "openvino fp32"
     np.testing.assert_array_equal(cube.compute().values, cli_cube.values)
+
+
+def test_backends_command_lists_what_auto_chooses(monkeypatch):
+    monkeypatch.setenv("GEOHSR_BACKEND", "torch")
+    result = CliRunner().invoke(cli, ["backends"])
+    assert result.exit_code == 0, result.output
+    assert "cpu (CPU):" in result.output and "  torch: fp32" in result.output
+    assert "  auto: torch fp32" in result.output
+    assert "converted models cache:" in result.output

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "geohsr.cli.train_cmd:evaluate",
     "batch": "geohsr.cli.batch_cmd:batch",
     "sample": "geohsr.cli.sample_cmd:sample",
+    "backends": "geohsr.cli.backends_cmd:backends",
 }
 
 

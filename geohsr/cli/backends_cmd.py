@@ -1,0 +1,39 @@
+"""`geohsr backends`: which inference backends and precisions this machine runs."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+def backends() -> None:
+    """List the inference backends and precisions this machine runs, and what --backend auto
+    and --precision auto choose on CPU and CUDA."""
+    import torch
+
+    from geohsr.inference.backends import (
+        _hardware_precisions,
+        resolve_backend,
+        resolve_precision,
+    )
+    from geohsr.inference.backends.capabilities import openvino_installed
+    from geohsr.inference.backends.openvino_backend import cache_dir
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+        click.echo(f"{device} ({name}):")
+        names = ["torch"] + (["openvino"] if device == "cpu" else [])
+        for backend in names:
+            if backend == "openvino" and not openvino_installed():
+                click.echo('  openvino: not installed (pip install "geohsr[openvino]")')
+                continue
+            precisions = ", ".join(
+                p for p in ("fp32", "bf16", "fp16") if p in _hardware_precisions(backend, device)
+            )
+            click.echo(f"  {backend}: {precisions}")
+        chosen = resolve_backend("auto", device)
+        click.echo(f"  auto: {chosen} {resolve_precision('auto', chosen, device)}")
+    if not torch.cuda.is_available():
+        click.echo("cuda: not available")
+    click.echo(f"converted models cache: {cache_dir()}")
