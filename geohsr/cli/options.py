@@ -62,8 +62,9 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
         type=click.Choice(BACKENDS),
         default="auto",
         show_default=True,
-        help='Who runs the model: openvino (CPU, pip install "geohsr[openvino]"; about '
-        "1.6x torch here) or torch; auto: openvino on CPU when installed, else torch.",
+        help='Who runs the model: openvino (CPU, pip install "geohsr[openvino]"; converted '
+        "once per weights file, values within 2e-5 of torch) or torch; auto: openvino on CPU "
+        "when installed, else torch (see `geohsr backends`).",
     ),
     click.option(
         "--precision",
