@@ -94,8 +94,8 @@ class HsrDataArrayAccessor:
         model: a weights name/path, an ``nn.Module`` from ``create_model`` or a
             ``Predictor``; only a name or path works on ``dask.distributed`` (a live
             model cannot be sent to workers). options: any :class:`ReconstructOptions`
-            field (``tile``, ``overlap``, ``batch_size``, ``device``, ``bands``,
-            ``scale``, ``stretch``, ``chunk_size``...).
+            field (``tile``, ``overlap``, ``batch_size``, ``device``, ``backend``,
+            ``precision``, ``bands``, ``scale``, ``stretch``, ``chunk_size``...).
         """
         return _reconstruct(self._data, model, options)
 
