@@ -4,6 +4,9 @@ OpenVINO tests skip where it is not installed (``pip install "geohsr[openvino]"`
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import rasterio
@@ -16,7 +19,7 @@ from scene_fixtures import gradient_rgb, save_model, write_raster
 
 import geohsr  # noqa: F401 - registers .hsr
 from geohsr.cli.main import cli
-from geohsr.exceptions import InputError, ModelError
+from geohsr.exceptions import GeoHSRError, InputError, ModelError
 from geohsr.inference import backends
 from geohsr.inference.backends.capabilities import openvino_installed
 from geohsr.inference.backends.torch_backend import TorchBackend, channels_first
@@ -223,3 +226,77 @@ def test_backends_command_lists_what_auto_chooses(monkeypatch):
     assert "cpu (CPU):" in result.output and "  torch: fp32" in result.output
     assert "  auto: torch fp32" in result.output
     assert "converted models cache:" in result.output
+
+
+@needs_openvino
+def test_chunks_from_different_backends_are_never_published_as_one(tmp_path):
+    """Cluster chunks computed by workers that resolve to different backends (or a resume
+    elsewhere) are refused at publishing; one backend everywhere is what the cube says."""
+    from geohsr.inference.chunk_tasks import ChunkJob, write_chunk
+    from geohsr.inference.model_cache import PredictorSpec
+    from geohsr.io.output import partial_path
+    from geohsr.tiling import make_grid, make_plan
+    from geohsr.tiling.chunks import make_chunks
+
+    scene = write_raster(tmp_path / "in.tif", gradient_rgb(120, 100), nodata=0)
+    weights = save_model(trained_looking("mxr_unet18"), tmp_path / "w.safetensors")
+    settings = dict(tile=64, overlap=16, batch_size=2, device="cpu", threads=1, sidecars=False)
+    options = ReconstructOptions(**settings)
+
+    def runner_with(backends):
+        def run(prepared, progress):
+            chunks = make_chunks(120, 100, 64)
+            for index, chunk in enumerate(chunks):
+                spec = PredictorSpec(str(weights), device="cpu", backend=backends[index % 2])
+                job = ChunkJob(
+                    src=prepared.source_key,
+                    options=prepared.options,
+                    scaling=prepared.scaling,
+                    geometry=prepared.geometry,
+                    partial=str(prepared.writer.partial),
+                    fingerprint=prepared.writer.fingerprint,
+                    model=spec,
+                )
+                write_chunk(job, chunk)
+            bands = make_plan(make_grid(120, 100, 64, 16), 1).bands
+            prepared.writer.finish_chunks({}, chunks, bands_total=len(bands))
+            return SimpleNamespace(output=out)
+
+        return run
+
+    out = tmp_path / "mixed.zarr"
+    with pytest.raises(GeoHSRError, match="different inference settings"):
+        reconstruct_scene(scene, out, weights=weights, options=options,
+                          runner=runner_with(("torch", "openvino")))  # fmt: skip
+    assert partial_path(out).exists() and not out.exists()
+
+    out = tmp_path / "openvino.zarr"  # this process would say torch: the workers' value wins
+    torch_here = ReconstructOptions(**settings, backend="torch")
+    reconstruct_scene(
+        scene, out, weights=weights, options=torch_here, runner=runner_with(("openvino",) * 2)
+    )
+    assert xr.open_zarr(out).attrs["inference"] == "openvino fp32"
+
+
+def test_accessor_tasks_refuse_a_backend_other_than_the_cube_says(tmp_path):
+    from geohsr.inference.model_cache import PredictorSpec, resolve_predictor
+
+    weights = save_model(trained_looking("rpr2"), tmp_path / "w.safetensors")
+    spec = PredictorSpec(str(weights), device="cpu", backend="torch", precision="fp32")
+    assert resolve_predictor(spec).inference == "torch fp32"
+    assert resolve_predictor(replace(spec, expected_inference="torch fp32")) is not None
+    with pytest.raises(ModelError, match="metadata .* says openvino fp32"):
+        resolve_predictor(replace(spec, expected_inference="openvino fp32"))
+
+
+def test_batch_refuses_a_precision_before_starting_local_workers(tmp_path):
+    scene = write_raster(tmp_path / "in.tif", gradient_rgb(40, 40))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        ["batch", str(scene), "-o", str(out), "--n-workers", "1", "--device", "cpu",
+         "--backend", "torch", "--precision", "fp16"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--precision fp16 is not available" in result.output
+    assert "Traceback" not in result.output and not out.exists()

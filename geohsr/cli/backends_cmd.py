@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from geohsr.exceptions import GeoHSRError
+
 
 @click.command()
 def backends() -> None:
@@ -32,8 +34,11 @@ def backends() -> None:
                 p for p in ("fp32", "bf16", "fp16") if p in _hardware_precisions(backend, device)
             )
             click.echo(f"  {backend}: {precisions}")
-        chosen = resolve_backend("auto", device)
-        click.echo(f"  auto: {chosen} {resolve_precision('auto', chosen, device)}")
+        try:
+            chosen = resolve_backend("auto", device)
+            click.echo(f"  auto: {chosen} {resolve_precision('auto', chosen, device)}")
+        except GeoHSRError as error:  # e.g. a bad GEOHSR_BACKEND: report it, list the rest
+            click.echo(f"  auto: {error}")
     if not torch.cuda.is_available():
         click.echo("cuda: not available")
-    click.echo(f"converted models cache: {cache_dir()}")
+    click.echo(f"converted models cache: {cache_dir() / 'openvino'}")

@@ -94,6 +94,10 @@ def batch(
     from geohsr.batch import REPORT_FILENAME, ClusterOptions, batch_reconstruct
 
     weights, options = options_from_params(params)
+    if scheduler is None and scheduler_file is None:  # local workers run on this machine
+        from geohsr.inference.backends import check_settings
+
+        check_settings(options.device, options.backend, options.precision)
     report = batch_reconstruct(
         inputs,
         out_dir,

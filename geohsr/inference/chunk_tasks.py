@@ -88,7 +88,8 @@ def write_chunk(job: ChunkJob, chunk: Chunk, worker: str = "") -> ChunkRecord:
     started = time.perf_counter()
     encoding = CubeEncoding(job.options.dtype, job.options.precision_bits)
     writer = ZarrChunkWriter(job.partial, job.fingerprint, encoding)
-    reconstructor = job.geometry.reconstructor(cached_predictor(job.model), chunk)
+    predictor = cached_predictor(job.model)
+    reconstructor = job.geometry.reconstructor(predictor, chunk)
     pixels, rerender_max = 0, None
     behind = WriteBehind(Path(job.partial), resumable=True)
     try:
@@ -102,6 +103,6 @@ def write_chunk(job: ChunkJob, chunk: Chunk, worker: str = "") -> ChunkRecord:
         behind.drain()
     finally:
         behind.close()
-    writer.mark_done(chunk)  # only once every region write has returned
+    writer.mark_done(chunk, predictor.inference)  # once every region write has returned
     windows = windows_touching(reconstructor.grid, chunk)
     return ChunkRecord(chunk, windows, pixels, time.perf_counter() - started, rerender_max, worker)

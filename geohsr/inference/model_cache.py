@@ -40,6 +40,9 @@ class PredictorSpec:
     camera: CameraResponse | None = None
     backend: str = "auto"
     precision: str = "auto"
+    #: the ``inference`` (e.g. ``openvino fp32``) the output's metadata already states: a
+    #: process whose predictor resolves to another refuses to compute (not in the cache key)
+    expected_inference: str | None = None
 
     @classmethod
     def from_options(
@@ -151,7 +154,16 @@ def resolve_predictor(source: PredictorSource | _MissingPredictor) -> Any:
     """The predictor a task uses: cached per process for a spec, the object itself for a
     local one; :class:`ModelError` for a local one that reached another process."""
     if isinstance(source, PredictorSpec):
-        return cached_predictor(source)
+        predictor = cached_predictor(source)
+        expected = source.expected_inference
+        if expected is not None and predictor.inference != expected:
+            raise ModelError(
+                f"this worker runs the model with {predictor.inference}, but the cube's "
+                f"metadata (set where the graph was built) says {expected}: pass backend= "
+                "and precision= that every worker runs (see `geohsr backends` on a worker), "
+                "or use `geohsr reconstruct --scheduler`, which records what the workers ran"
+            )
+        return predictor
     if isinstance(source, LocalPredictor):
         return source.predictor
     raise ModelError(

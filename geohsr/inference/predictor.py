@@ -129,6 +129,12 @@ class Predictor:
         """Registry name of the model (``type(model).__name__`` if it was not built by name)."""
         return getattr(self.model, "geohsr_name", type(self.model).__name__)
 
+    @property
+    def inference(self) -> str:
+        """What runs the model: backend and precision, e.g. ``openvino fp32`` (the cube's
+        ``inference`` attribute)."""
+        return f"{self.backend.name} {self.backend.precision}"
+
     def provenance(self) -> dict[str, Any]:
         """Model name, config, weights file and its SHA-256, camera (for output metadata)."""
         if self.weights is not None and self._sha256 is None:

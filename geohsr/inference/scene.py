@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from geohsr._version import __version__
 from geohsr.exceptions import InputError
 from geohsr.inference.blocks import BlockReconstructor, dataarray_reader, stream_blocks
 from geohsr.inference.chunked import SceneGeometry, chunked_cube
-from geohsr.inference.model_cache import LocalPredictor, PredictorSource
+from geohsr.inference.model_cache import LocalPredictor, PredictorSource, PredictorSpec
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
 from geohsr.inference.predictor import Predictor
 from geohsr.inference.progress import Progress, ProgressArg
@@ -333,9 +333,11 @@ def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume, source_k
 def zarr_fingerprint(
     attrs: dict[str, Any], options: ReconstructOptions, grid: CubeGrid, source_key: str
 ) -> str:
-    """SHA-256 of the settings a Zarr ``.partial`` is resumed with (the chunk size is left
-    out: values do not depend on it)."""
-    recorded = {k: v for k, v in options.to_dict().items() if k != "chunk_size"}
+    """SHA-256 of the settings a Zarr ``.partial`` is resumed with. Left out: the chunk size
+    (values do not depend on it) and the backend and precision as typed (``auto`` or
+    explicit): what they resolved to is the ``inference`` attribute, part of ``attrs``."""
+    unrecorded = {"chunk_size", "backend", "precision"}
+    recorded = {k: v for k, v in options.to_dict().items() if k not in unrecorded}
     settings = {
         "attrs": {**attrs, "source_file": source_key},
         "options": recorded,
@@ -450,6 +452,8 @@ def reconstruct_dataarray(
     rgb, scaling = _prepare_input(data, options)
     grid = CubeGrid.from_dataarray(rgb)
     geometry = SceneGeometry(grid.height, grid.width, options.tile, options.overlap)
+    if isinstance(model_source, PredictorSpec):  # workers must run what the attrs say
+        model_source = replace(model_source, expected_inference=predictor.inference)
     model_source = model_source or LocalPredictor(predictor)
     chunk_size = options.chunk_size or default_chunk_size(
         grid.height,

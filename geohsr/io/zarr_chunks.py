@@ -49,6 +49,24 @@ def done_chunks(partial: Path) -> set[Chunk]:
     return done
 
 
+def chunk_inference(partial: Path) -> set[str]:
+    """The distinct backends and precisions (``openvino fp32``...) that computed the chunks
+    recorded in store ``partial``, across runs (resumes) and workers."""
+    folder = marker_dir(partial)
+    if not folder.is_dir():
+        return set()
+    found = set()
+    for marker in folder.iterdir():
+        try:
+            Chunk.from_key(marker.name)
+            text = marker.read_text().strip()
+        except (ValueError, OSError):
+            continue
+        if text:
+            found.add(text)
+    return found
+
+
 def remove_markers(partial: Path) -> None:
     """Delete the completion records (before publishing)."""
     remove(marker_dir(partial))
@@ -87,12 +105,17 @@ class ZarrChunkWriter:
         height, width = values.shape[1:]
         self.array[:, row : row + height, col : col + width] = self.encoding.encode(values)
 
-    def mark_done(self, chunk: Chunk) -> None:
-        """Record that every pixel of ``chunk`` is written."""
+    def mark_done(self, chunk: Chunk, inference: str = "") -> None:
+        """Record that every pixel of ``chunk`` is written, and by what ``inference``
+        (backend and precision, see :func:`chunk_inference`)."""
         self.check_owner()
         folder = marker_dir(self.partial)
         folder.mkdir(exist_ok=True)
-        os.close(os.open(folder / chunk.key, os.O_WRONLY | os.O_CREAT, 0o644))
+        descriptor = os.open(folder / chunk.key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(descriptor, inference.encode())
+        finally:
+            os.close(descriptor)
 
     def _replaced(self) -> OutputError:
         return OutputError(

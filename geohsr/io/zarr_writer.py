@@ -26,11 +26,17 @@ import dask.array as da
 import numpy as np
 import zarr
 
+from geohsr.exceptions import OutputError
 from geohsr.io.cube import COMPLETE_ATTR, CUBE_VARIABLE, CubeGrid, cube_dataarray
 from geohsr.io.encoding import CubeEncoding
 from geohsr.io.output import partial_path, publish, remove
 from geohsr.io.verify import check_bands_done, check_chunks_done, verify_zarr
-from geohsr.io.zarr_chunks import FINGERPRINT_ATTR, done_chunks, remove_markers
+from geohsr.io.zarr_chunks import (
+    FINGERPRINT_ATTR,
+    chunk_inference,
+    done_chunks,
+    remove_markers,
+)
 from geohsr.io.zarr_gdal import check_zarr_grid, write_band_descriptions, zarr_grid_attrs
 from geohsr.spectral import N_BANDS
 from geohsr.tiling.chunks import Chunk
@@ -188,8 +194,17 @@ class ZarrCubeWriter:
         done = self.done_chunks()
         missing = [chunk for chunk in chunks if chunk not in done and chunk.row1 > rows_done]
         check_chunks_done(self.partial, len(chunks) - len(missing), len(chunks))
+        ran = chunk_inference(self.partial)
+        if len(ran) > 1:
+            raise OutputError(
+                f"the chunks of {self.partial} were computed with different inference "
+                f"settings ({', '.join(sorted(ran))}: workers that differ, or a resume on "
+                "other machines); start again with --overwrite and explicit --backend and "
+                "--precision that every worker runs"
+            )
+        attrs = {**(extra_attrs or {}), **({"inference": ran.pop()} if ran else {})}
         self.band_done(bands_total - 1)
-        return self._publish(extra_attrs)
+        return self._publish(attrs)
 
     def _publish(self, extra_attrs: dict[str, Any] | None) -> Path:
         self.group.attrs.update(extra_attrs or {})

@@ -93,7 +93,7 @@ def resolve_precision(precision: str, backend: str, device_type: str) -> str:
                 return candidate
         return "fp32"
     if precision not in hardware:
-        where = "CUDA" if device_type == "cuda" else f"this CPU with --backend {backend}"
+        where = "CUDA" if device_type == "cuda" else f"this CPU with the {backend} backend"
         raise ModelError(
             f"--precision {precision} is not available on {where} "
             f"(available: {', '.join(sorted(hardware))}); use --precision auto or fp32"
@@ -131,3 +131,15 @@ def make_backend(
     from geohsr.inference.backends.torch_backend import TorchBackend
 
     return TorchBackend(model, precision=chosen)
+
+
+def check_settings(device: str, backend: str, precision: str) -> str:
+    """Resolve ``device``, ``backend`` and ``precision`` for this machine without loading a
+    model (e.g. before starting local workers, which run on this machine); the
+    ``backend precision`` they resolve to. Raises :class:`ModelError` as a predictor
+    would."""
+    from geohsr.inference.predictor import resolve_device
+
+    device_type = resolve_device(device).type
+    name = resolve_backend(backend, device_type)
+    return f"{name} {resolve_precision(precision, name, device_type)}"
