@@ -67,6 +67,12 @@ def _data_lines(meta: Mapping[str, Any]) -> list[str]:
     for spec in meta.get("training_data", []):
         kind, _, path = str(spec).partition(":")
         source = DATA_CITATIONS.get(kind, f"`{kind}` data")
+        if kind == "synthetic-aerial":  # generated on the fly: the argument is a count
+            lines.append(
+                f"- {path} synthetic aerial scenes (`synthetic-aerial:{path}`), painted with "
+                "measured spectra of the earthlib spectral library (MIT), seeded."
+            )
+            continue
         lines.append(f"- {source}; read as `{kind}:` from `{Path(path).name}/`.")
     train, val = meta.get("train_scenes", []), meta.get("val_scenes", [])
     lines.append(f"- Training scenes ({len(train)}): {', '.join(train)}.")
