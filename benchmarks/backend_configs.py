@@ -10,7 +10,7 @@ from __future__ import annotations
 def backend_configs(device_type: str) -> tuple[list[tuple[str, str]], list[str]]:
     """``([(backend, precision), ...], [skipped reasons])`` for ``device_type``, torch fp32
     first (the baseline)."""
-    from geohsr.inference.backends import _hardware_precisions
+    from geohsr.inference.backends import hardware_precisions
     from geohsr.inference.backends.capabilities import openvino_installed
 
     configs, skipped = [], []
@@ -19,7 +19,7 @@ def backend_configs(device_type: str) -> tuple[list[tuple[str, str]], list[str]]
         if backend == "openvino" and not openvino_installed():
             skipped.append('openvino: not installed (pip install "geohsr[openvino]")')
             continue
-        hardware = _hardware_precisions(backend, device_type)
+        hardware = hardware_precisions(backend, device_type)
         for precision in ("fp32", "bf16", "fp16"):
             if precision in hardware:
                 configs.append((backend, precision))
@@ -34,3 +34,25 @@ def auto_config(device_type: str) -> tuple[str, str]:
 
     backend = resolve_backend("auto", device_type)
     return backend, resolve_precision("auto", backend, device_type)
+
+
+def config_predictor(args, device: str, backend: str, precision: str):
+    """The predictor of ``args.weights`` (or a random ``args.model`` at ``args.width``, seed
+    0) on ``device`` with ``args.threads`` threads and ``args.batch_size`` windows per call,
+    run by ``backend`` at ``precision``."""
+    import torch
+
+    from geohsr.inference.predictor import Predictor
+    from geohsr.models import create_model
+
+    settings = dict(
+        device=device,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        backend=backend,
+        precision=precision,
+    )
+    if args.model:
+        torch.manual_seed(0)
+        return Predictor(create_model(args.model, width=args.width), **settings)
+    return Predictor.from_weights(args.weights, **settings)

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from backend_configs import auto_config, backend_configs
+from backend_configs import auto_config, backend_configs, config_predictor
 
-from geohsr.inference.predictor import Predictor
 from geohsr.models import create_model, list_models
 from geohsr.models.inference_prep import prepare_for_inference
 
@@ -49,17 +48,18 @@ def backends_table(args, device: torch.device) -> list[dict]:
     """Every backend x precision: seconds, MP/s, difference from torch fp32."""
     configs, skipped = backend_configs(device.type)
     default = auto_config(device.type)
-    x = np.random.default_rng(0).random((args.batch, 3, args.size, args.size), np.float32)
-    megapixels = args.batch * args.size**2 / 1e6
+    x = np.random.default_rng(0).random((args.batch_size, 3, args.size, args.size), np.float32)
+    megapixels = args.batch_size * args.size**2 / 1e6
     rows, reference = [], None
     what = f"{args.model} width {args.width:g} (random)" if args.model else args.weights
     print(
         f"{what} on {device_name(device)}, threads {args.threads or torch.get_num_threads()}, "
-        f"input {args.batch}x3x{args.size}x{args.size}, median of {args.repeats} after 1 warm-up"
+        f"input {args.batch_size}x3x{args.size}x{args.size}, "
+        f"median of {args.repeats} after 1 warm-up"
     )
     print(f"{'backend':<9} {'precision':<9} {'median s':>9} {'MP/s':>8} {'mean rel. diff':>15}")
     for backend, precision in configs:
-        predictor = make_predictor(args, device, backend, precision)
+        predictor = config_predictor(args, device, backend, precision)
         out = predictor.predict(x)
         times = time_calls(lambda p=predictor: p.predict(x), args.repeats, device.type == "cuda")
         if reference is None:
@@ -87,20 +87,6 @@ def backends_table(args, device: torch.device) -> list[dict]:
     return rows
 
 
-def make_predictor(args, device: torch.device, backend: str, precision: str) -> Predictor:
-    settings = dict(
-        device=device,
-        batch_size=args.batch,
-        threads=args.threads,
-        backend=backend,
-        precision=precision,
-    )
-    if args.model:
-        torch.manual_seed(0)
-        return Predictor(create_model(args.model, width=args.width), **settings)
-    return Predictor.from_weights(args.weights, **settings)
-
-
 def variants_table(args, device: torch.device) -> None:
     """The torch-only table: as built, folded, folded + channels-last."""
     variants = {
@@ -110,12 +96,12 @@ def variants_table(args, device: torch.device) -> None:
     }
     cuda = device.type == "cuda"
     print(f"{'model':<14} {'variant':<10} {'median s':>9} {'min s':>8} {'MP/s':>7}")
-    megapixels = args.batch * args.size**2 / 1e6
+    megapixels = args.batch_size * args.size**2 / 1e6
     name = args.model or "mxr_unet18"
     for variant, prepare in variants.items():
         torch.manual_seed(0)
         model, channels_last = prepare(create_model(name, width=args.width).to(device))
-        x = torch.rand(args.batch, 3, args.size, args.size, device=device)
+        x = torch.rand(args.batch_size, 3, args.size, args.size, device=device)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else nullcontext()
@@ -142,7 +128,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512, help="image height = width, pixels")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads")
-    parser.add_argument("--batch", type=int, default=2, help="images per forward pass")
+    parser.add_argument(
+        "--batch", dest="batch_size", type=int, default=2, help="images per forward pass"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--variants", action="store_true", help="the torch-only variant table")
     parser.add_argument("--json", type=Path, help="write the backend table here")
@@ -159,7 +147,7 @@ def main() -> None:
     if args.json:
         record = {
             "device": device_name(device),
-            "input": [args.batch, 3, args.size, args.size],
+            "input": [args.batch_size, 3, args.size, args.size],
             "weights": None if args.model else args.weights,
             "model": args.model,
             "rows": rows,

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from backend_configs import auto_config, backend_configs
+from backend_configs import auto_config, backend_configs, config_predictor
 from scene_common import write_synthetic_scene
 
 
@@ -39,26 +39,6 @@ def block_inputs(scene: Path, predictor, tile: int, overlap: int) -> list[np.nda
             _, inputs = reconstructor.window_inputs(i, j, compute(rgb.isel(y=rows, x=cols)))
             batches.append(inputs)
     return batches
-
-
-def make_predictor(args, backend: str, precision: str):
-    """The predictor of the benchmark's weights (or random ``--model``) for one config."""
-    import torch
-
-    from geohsr.inference.predictor import Predictor
-    from geohsr.models import create_model
-
-    settings = dict(
-        device="cpu",
-        batch_size=args.batch_size,
-        threads=args.threads,
-        backend=backend,
-        precision=precision,
-    )
-    if args.model:
-        torch.manual_seed(0)
-        return Predictor(create_model(args.model, width=args.width), **settings)
-    return Predictor.from_weights(args.weights, **settings)
 
 
 def measure(args, scene: Path, out: Path, predictor) -> dict:
@@ -121,7 +101,7 @@ def main() -> None:
     )
     results = {}
     for backend, precision in configs:
-        predictor = make_predictor(args, backend, precision)
+        predictor = config_predictor(args, "cpu", backend, precision)
         results[backend, precision] = measure(args, scene, out, predictor)
         del predictor
     baseline = results["torch", "fp32"]

@@ -248,16 +248,7 @@ def test_chunks_from_different_backends_are_never_published_as_one(tmp_path):
             chunks = make_chunks(120, 100, 64)
             for index, chunk in enumerate(chunks):
                 spec = PredictorSpec(str(weights), device="cpu", backend=backends[index % 2])
-                job = ChunkJob(
-                    src=prepared.source_key,
-                    options=prepared.options,
-                    scaling=prepared.scaling,
-                    geometry=prepared.geometry,
-                    partial=str(prepared.writer.partial),
-                    fingerprint=prepared.writer.fingerprint,
-                    model=spec,
-                )
-                write_chunk(job, chunk)
+                write_chunk(ChunkJob.for_scene(prepared, spec), chunk)
             bands = make_plan(make_grid(120, 100, 64, 16), 1).bands
             prepared.writer.finish_chunks({}, chunks, bands_total=len(bands))
             return SimpleNamespace(output=out)

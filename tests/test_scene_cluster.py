@@ -302,15 +302,8 @@ def test_a_chunked_partial_resumes_in_one_process(tmp_path, scene, weights, stre
     from geohsr.inference.model_cache import PredictorSpec
 
     def first_row_of_chunks_then_interrupt(prepared, progress):
-        job = ChunkJob(
-            src=prepared.source_key,
-            options=prepared.options,
-            scaling=prepared.scaling,
-            geometry=prepared.geometry,
-            partial=str(prepared.writer.partial),
-            fingerprint=prepared.writer.fingerprint,
-            model=PredictorSpec(str(weights), device="cpu", batch_size=2, threads=1),
-        )
+        spec = PredictorSpec(str(weights), device="cpu", batch_size=2, threads=1)
+        job = ChunkJob.for_scene(prepared, spec)
         for chunk in make_chunks(250, 230, 96):
             if chunk.row0 == 0:  # the first row of chunks
                 write_chunk(job, chunk)

@@ -136,16 +136,7 @@ class ClusterChunks:
         )
 
     def _job(self, scene: PreparedScene) -> ChunkJob:
-        writer = scene.writer
-        return ChunkJob(
-            src=scene.source_key,
-            options=scene.options,
-            scaling=scene.scaling,
-            geometry=scene.geometry,
-            partial=str(writer.partial),
-            fingerprint=writer.fingerprint,
-            model=self.model,
-        )
+        return ChunkJob.for_scene(scene, self.model)
 
     @contextmanager
     def _cluster(self) -> Iterator[BatchCluster]:

@@ -14,7 +14,7 @@ def backends() -> None:
     import torch
 
     from geohsr.inference.backends import (
-        _hardware_precisions,
+        hardware_precisions,
         resolve_backend,
         resolve_precision,
     )
@@ -31,7 +31,7 @@ def backends() -> None:
                 click.echo('  openvino: not installed (pip install "geohsr[openvino]")')
                 continue
             precisions = ", ".join(
-                p for p in ("fp32", "bf16", "fp16") if p in _hardware_precisions(backend, device)
+                p for p in ("fp32", "bf16", "fp16") if p in hardware_precisions(backend, device)
             )
             click.echo(f"  {backend}: {precisions}")
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import rasterio
 
@@ -49,6 +50,20 @@ class ChunkJob:
     partial: str
     fingerprint: str
     model: PredictorSpec
+
+    @classmethod
+    def for_scene(cls, scene: Any, model: PredictorSpec) -> ChunkJob:
+        """The job of a :class:`~geohsr.inference.scene.PreparedScene` whose writer is a
+        Zarr store, with ``model`` loaded by the tasks."""
+        return cls(
+            src=scene.source_key,
+            options=scene.options,
+            scaling=scene.scaling,
+            geometry=scene.geometry,
+            partial=str(scene.writer.partial),
+            fingerprint=scene.writer.fingerprint,
+            model=model,
+        )
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def resolve_precision(precision: str, backend: str, device_type: str) -> str:
     accuracy cost is below :data:`MAX_AUTO_COST`; checks an explicit choice."""
     if precision not in PRECISIONS:
         raise ModelError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-    hardware = _hardware_precisions(backend, device_type)
+    hardware = hardware_precisions(backend, device_type)
     if precision == "auto":
         for candidate in ("fp16", "bf16"):
             cost = MEASURED_MRAE_COST.get(candidate)
@@ -101,7 +101,7 @@ def resolve_precision(precision: str, backend: str, device_type: str) -> str:
     return precision
 
 
-def _hardware_precisions(backend: str, device_type: str) -> set[str]:
+def hardware_precisions(backend: str, device_type: str) -> set[str]:
     if device_type == "cuda":
         return {"fp32", "fp16", "bf16"}
     precisions = {"fp32"}
