@@ -10,8 +10,13 @@ Run through ``benchmarks/gpu_check.sh`` (installs the carried wheels first). Exp
      "model_speed": {"rows": [{"backend": "torch", "precision": "fp16",
                                "megapixels_per_s": ..., "mean_relative_difference": ...}, ...]},
      "scene": {"size": 8192, "seconds": ..., "megapixels_per_s": ..., "windows": ...,
-               "inference": "torch fp16", "peak_gpu_memory_gib": ...},
+               "inference": "torch fp16", "peak_gpu_memory_gib": ...,
+               "busy_seconds": {"model": ..., "blend": ..., "write": ...}},
      "goal_megapixels_per_s": 40}
+
+``busy_seconds``: time spent in each stage of the scene pass, each in its own thread (the
+model one block ahead, the blend, the Zarr writes); the stage whose time is nearest
+``seconds`` limits the pass.
 
 The paper's mxresnet18 U-Net ran 0.037 s per 482 x 512 image on a V100 (6.7 MP/s); the goal
 on an H100/H200 is >= 40 MP/s end to end.
@@ -50,12 +55,33 @@ def model_speed(out: Path, batch: int, device: str) -> dict:
     return json.loads(path.read_text())
 
 
+def busy_timer(owner: type, name: str, totals: dict, key: str) -> None:
+    """Wrap method ``name`` of class ``owner`` to add its wall time to ``totals[key]``."""
+    method = getattr(owner, name)
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            totals[key] = totals.get(key, 0.0) + time.perf_counter() - started
+
+    setattr(owner, name, timed)
+
+
 def scene(size: int, batch: int, workdir: Path, device: str) -> dict:
     import torch
     from scene_common import write_synthetic_scene
 
+    from geohsr.inference.blocks import BlockReconstructor
     from geohsr.inference.options import ReconstructOptions
     from geohsr.inference.scene import reconstruct_scene
+    from geohsr.io.zarr_writer import ZarrCubeWriter
+
+    busy: dict[str, float] = {}
+    busy_timer(BlockReconstructor, "predict_block", busy, "model")
+    busy_timer(BlockReconstructor, "blend", busy, "blend")
+    busy_timer(ZarrCubeWriter, "write", busy, "write")
 
     started = time.perf_counter()
     source = write_synthetic_scene(workdir / f"scene_{size}.tif", size, size)
@@ -78,6 +104,7 @@ def scene(size: int, batch: int, workdir: Path, device: str) -> dict:
         "windows": result.n_windows,
         "inference": cube.attrs.get("inference"),
         "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "busy_seconds": {key: round(value, 1) for key, value in busy.items()},
     }
 
 

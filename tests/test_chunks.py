@@ -1,6 +1,8 @@
 """Independent chunks: geometry, redundancy, and chunked == streaming bit for bit (pure
 numpy predictor here; torch models and dask clusters in test_scene_cluster.py)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -87,6 +89,39 @@ def test_chunked_equals_streaming_bit_for_bit(case):
     expected = streamed(predictor, rgb, tile, overlap)
     assert (expected != -1).all()  # every pixel written (NaN at nodata)
     np.testing.assert_array_equal(chunked(predictor, rgb, tile, overlap, size), expected)
+
+
+class GpuLikePredictor(NumpyPredictor):
+    """Says its model is on a GPU: the scene pass then predicts in a thread one block
+    ahead and blends channel groups in parallel threads."""
+
+    device = SimpleNamespace(type="cuda")
+
+
+@settings(deadline=None, max_examples=25)
+@given(scenes())
+def test_concurrent_pass_equals_sequential_bit_for_bit(case):
+    rgb, tile, overlap, _, batch_size = case
+    _, height, width = rgb.shape
+    assert BlockReconstructor(GpuLikePredictor(batch_size), height, width, tile, overlap).concurrent
+    expected = streamed(NumpyPredictor(batch_size), rgb, tile, overlap)
+    got = streamed(GpuLikePredictor(batch_size), rgb, tile, overlap)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_a_failing_model_call_stops_the_concurrent_pass():
+    class Failing(GpuLikePredictor):
+        calls = 0
+
+        def predict(self, batch):
+            Failing.calls += 1
+            if Failing.calls == 3:
+                raise RuntimeError("out of GPU memory")
+            return super().predict(batch)
+
+    rgb = np.random.default_rng(0).random((3, 90, 90), dtype=np.float32)
+    with pytest.raises(RuntimeError, match="out of GPU memory"):
+        streamed(Failing(1), rgb, 32, 8)
 
 
 @settings(deadline=None)

@@ -1,6 +1,8 @@
 """Feather weights and the streaming blend: normalisation, constant and smooth models,
 independence of the processing order."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +12,7 @@ from geohsr.tiling import blend_block, feather_profile, feather_weights, make_gr
 from geohsr.tiling.feather import DEFAULT_FLOOR
 
 
-def stream_blend(grid, windows_per_block, predict, weights, channels):
+def stream_blend(grid, windows_per_block, predict, weights, channels, executor=None):
     """Run blend_block over the whole plan; ``predict(row, col) -> (C, h, w)``."""
     plan = make_plan(grid, windows_per_block)
     out = np.full((channels, grid.height, grid.width), -1.0, np.float32)
@@ -21,7 +23,14 @@ def stream_blend(grid, windows_per_block, predict, weights, channels):
             windows = [(r, c) for c in block.starts for r in band.starts]
             preds = np.stack([predict(r, c) for r, c in windows]).astype(np.float32)
             result = blend_block(
-                band, block, windows, preds, weights, pending=pending, carry=carries[j]
+                band,
+                block,
+                windows,
+                preds,
+                weights,
+                pending=pending,
+                carry=carries[j],
+                executor=executor,
             )
             out[:, band.begin : band.final_end, block.begin : block.final_end] = result.values
             pending, carries[j] = result.pending, result.carry
@@ -105,6 +114,21 @@ def test_result_does_not_depend_on_processing_order(grid, windows_per_block, see
         grid, lambda r, c: preds[r, c], weights, 3, rng.permutation(grid.n_windows)
     )
     np.testing.assert_allclose(out, reference, rtol=2e-5, atol=2e-6)
+
+
+@settings(deadline=None, max_examples=30)
+@given(grids(), st.integers(1, 4), st.integers(1, 8))
+def test_channel_groups_in_threads_give_the_same_bits(grid, windows_per_block, workers):
+    rng = np.random.default_rng(0)
+    wh, ww = grid.window_height, grid.window_width
+    preds = {w: rng.random((31, wh, ww), dtype=np.float32) for w in grid.windows()}
+    weights = feather_weights(wh, ww, grid.overlap)
+    serial = stream_blend(grid, windows_per_block, lambda r, c: preds[r, c], weights, 31)
+    with ThreadPoolExecutor(workers) as pool:
+        threaded = stream_blend(
+            grid, windows_per_block, lambda r, c: preds[r, c], weights, 31, executor=pool
+        )
+    np.testing.assert_array_equal(threaded, serial)
 
 
 def smooth_position_model(grid, artefact):

@@ -13,12 +13,13 @@ NaN wherever the input was masked.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
+from geohsr._threads import array_pool
 from geohsr.io.read import compute
 from geohsr.spectral import N_BANDS
 from geohsr.spectral.metamer import SATURATION_LEVEL, rerender_error
@@ -63,6 +64,18 @@ class BlockResult:
     rerender_error: float | None = None
 
 
+@dataclass(frozen=True)
+class PredictedBlock:
+    """One block's input ``rgb`` ``(3, band.size, block.size)``, its predicted windows'
+    ``(row, col)`` and their ``predictions`` ``(N, 31, window_h, window_w)`` float32."""
+
+    band_index: int
+    block_index: int
+    rgb: np.ndarray
+    windows: list[tuple[int, int]]
+    predictions: np.ndarray
+
+
 class BlockReconstructor:
     """Reconstructs the blocks of a ``height x width`` scene with ``predictor``, or with
     ``chunk`` only the blocks of the windows touching that chunk (same grid, weights and
@@ -90,6 +103,9 @@ class BlockReconstructor:
             plan = chunk_plan(plan, chunk, predictor.batch_size)
         self.plan: BlendPlan = plan
         self.weights = feather_weights(self.grid.window_height, self.grid.window_width, overlap)
+        device = getattr(predictor, "device", None)
+        #: model on a GPU: the CPU is free to blend in parallel threads while it computes
+        self.concurrent = getattr(device, "type", "cpu") != "cpu"
 
     def region(self, band_index: int, block_index: int) -> tuple[slice, slice]:
         """Rows and columns of the input that block ``(band_index, block_index)`` reads."""
@@ -153,18 +169,39 @@ class BlockReconstructor:
     ) -> BlockResult:
         """Predict and blend one block; ``rgb`` ``(3, band.size, block.size)`` float32 in
         [0, 1], NaN = nodata. The output values are NaN where any input band is NaN."""
-        band, block = self.plan.bands[band_index], self.plan.blocks[block_index]
-        window_h, window_w = self.grid.window_height, self.grid.window_width
+        predicted = self.predict_block(band_index, block_index, rgb)
+        return self.blend(predicted, pending, carry)
+
+    def predict_block(self, band_index: int, block_index: int, rgb: np.ndarray) -> PredictedBlock:
+        """The model's part of :meth:`run_block` (independent of the other blocks)."""
         windows, inputs = self.window_inputs(band_index, block_index, rgb)
+        window_h, window_w = self.grid.window_height, self.grid.window_width
         predictions = self.predict(inputs)[:, :, :window_h, :window_w]
+        return PredictedBlock(band_index, block_index, rgb, windows, predictions)
+
+    def blend(
+        self, predicted: PredictedBlock, pending: Partial | None, carry: Partial | None
+    ) -> BlockResult:
+        """The blending part of :meth:`run_block`: adds the hand-over sums ``pending`` (of
+        the block to the left) and ``carry`` (of the band above)."""
+        band_index, block_index, rgb = predicted.band_index, predicted.block_index, predicted.rgb
+        band, block = self.plan.bands[band_index], self.plan.blocks[block_index]
         output = blend_block(
-            band, block, windows, predictions, self.weights, pending=pending, carry=carry
+            band,
+            block,
+            predicted.windows,
+            predicted.predictions,
+            self.weights,
+            pending=pending,
+            carry=carry,
+            executor=array_pool() if self.concurrent else None,
         )
         rows, cols = self.kept(band_index, block_index)
         values = output.values[:, rows, cols]
         kept_rgb = rgb[:, rows, cols]
         valid = np.isfinite(kept_rgb).all(axis=0)
-        values[:, ~valid] = np.nan
+        if not valid.all():
+            values[:, ~valid] = np.nan
         return BlockResult(
             output,
             band.begin + rows.start,
@@ -215,23 +252,48 @@ def stream_blocks(
     ``(band_index, block_index, result)`` for bands ``>= emit_from_band``.
 
     Bands before ``emit_from_band`` are replayed only to rebuild the partial sums they hand
-    on (resuming). The next block's input is read in a background thread meanwhile.
+    on (resuming). A thread reads the input two blocks ahead. With the model on a GPU
+    (``reconstructor.concurrent``) another thread runs it one block ahead while the calling
+    thread blends, so at most two blocks' predictions are held; on CPU the model and the
+    blend take turns in one thread (run side by side they slowed torch's CPU kernels, whose
+    threads wait busily, by a fifth: ``benchmarks/scene_throughput.py``).
     """
     plan = reconstructor.plan
     order = [(i, j) for i in range(first_band, len(plan.bands)) for j in range(len(plan.blocks))]
+    if not order:
+        return
 
     def read_block(index: tuple[int, int]) -> np.ndarray:
         return np.asarray(read(*reconstructor.region(*index)), dtype=np.float32)
 
+    def predict_block(index: tuple[int, int], region: Future) -> PredictedBlock:
+        return reconstructor.predict_block(*index, region.result())
+
     carries: list[Partial | None] = [None] * len(plan.blocks)
     pending: Partial | None = None
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(read_block, order[0]) if order else None
+    ahead = 1 if reconstructor.concurrent else 0  # blocks the model runs ahead
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geohsr-read")
+    model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geohsr-model")
+    reads: list[Future | None] = [reader.submit(read_block, index) for index in order[:2]]
+    predictions: list[Future | None] = []
+    try:
+        if ahead:
+            predictions.append(model.submit(predict_block, order[0], reads[0]))
         for k, (i, j) in enumerate(order):
-            region = upcoming.result()
-            if k + 1 < len(order):
-                upcoming = pool.submit(read_block, order[k + 1])
-            result = reconstructor.run_block(i, j, region, pending if j else None, carries[j])
+            if k + 2 < len(order):
+                reads.append(reader.submit(read_block, order[k + 2]))
+            if ahead and k + 1 < len(order):
+                predictions.append(model.submit(predict_block, order[k + 1], reads[k + 1]))
+            if ahead:
+                predicted = predictions[k].result()
+                predictions[k] = None  # free the block's memory early
+            else:
+                predicted = predict_block(order[k], reads[k])
+            reads[k] = None
+            result = reconstructor.blend(predicted, pending if j else None, carries[j])
             pending, carries[j] = result.output.pending, result.output.carry
             if i >= emit_from_band:
                 yield i, j, result
+    finally:  # also when the consumer stops early: drop queued work, finish running work
+        model.shutdown(wait=True, cancel_futures=True)
+        reader.shutdown(wait=True, cancel_futures=True)

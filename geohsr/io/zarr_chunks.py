@@ -20,9 +20,9 @@ import numpy as np
 import zarr
 
 from geohsr.exceptions import OutputError
-from geohsr.io.cube import CUBE_VARIABLE
 from geohsr.io.encoding import CubeEncoding
 from geohsr.io.output import remove
+from geohsr.io.zarr_region import open_cube_for_writing, write_region
 from geohsr.tiling.chunks import Chunk
 
 #: folder of completion markers inside the ``.partial`` store
@@ -84,11 +84,10 @@ class ZarrChunkWriter:
         self.fingerprint = fingerprint
         self.encoding = encoding
         try:
-            self.group = zarr.open_group(str(self.partial), mode="r+", use_consolidated=False)
+            self.group, self.array = open_cube_for_writing(self.partial)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
             raise self._replaced() from err
         self.check_owner()
-        self.array = self.group[CUBE_VARIABLE]
 
     def check_owner(self) -> None:
         """The store still has this run's settings, else :class:`OutputError`."""
@@ -102,8 +101,7 @@ class ZarrChunkWriter:
 
     def write(self, row: int, col: int, values: np.ndarray) -> None:
         """Store reflectance ``values`` ``(31, h, w)`` float32 at pixel ``(row, col)``."""
-        height, width = values.shape[1:]
-        self.array[:, row : row + height, col : col + width] = self.encoding.encode(values)
+        write_region(self.array, self.encoding, row, col, values)
 
     def mark_done(self, chunk: Chunk, inference: str = "") -> None:
         """Record that every pixel of ``chunk`` is written, and by what ``inference``

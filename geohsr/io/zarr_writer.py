@@ -38,6 +38,7 @@ from geohsr.io.zarr_chunks import (
     remove_markers,
 )
 from geohsr.io.zarr_gdal import check_zarr_grid, write_band_descriptions, zarr_grid_attrs
+from geohsr.io.zarr_region import open_cube_for_writing, write_region
 from geohsr.spectral import N_BANDS
 from geohsr.tiling.chunks import Chunk
 
@@ -102,8 +103,7 @@ class ZarrCubeWriter:
         if resumed is None:
             remove(self.partial)
             self._create(grid, attrs, chunk, zarr_format, fingerprint)
-        self.group = zarr.open_group(str(self.partial), mode="r+", use_consolidated=False)
-        self.array = self.group[CUBE_VARIABLE]
+        self.group, self.array = open_cube_for_writing(self.partial)
 
     def _resumable_attrs(self, fingerprint: str) -> dict[str, Any] | None:
         """The root attributes of a ``.partial`` made with the same settings, else None."""
@@ -163,8 +163,7 @@ class ZarrCubeWriter:
 
     def write(self, row: int, col: int, values: np.ndarray) -> None:
         """Store reflectance ``values`` ``(31, h, w)`` float32 at pixel ``(row, col)``."""
-        height, width = values.shape[1:]
-        self.array[:, row : row + height, col : col + width] = self.encoding.encode(values)
+        write_region(self.array, self.encoding, row, col, values)
 
     def band_done(self, band_index: int) -> None:
         """Record that every row up to band ``band_index`` is written."""

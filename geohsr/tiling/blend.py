@@ -10,6 +10,7 @@ result (up to float rounding) as accumulating every window over the whole scene 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,7 @@ def blend_block(
     *,
     pending: Partial | None = None,
     carry: Partial | None = None,
+    executor: Executor | None = None,
 ) -> BlockOutput:
     """Blend the predictions of one block.
 
@@ -62,40 +64,81 @@ def blend_block(
     weights: feather weights ``(h, w)`` float32.
     pending / carry: the previous block's / previous band's hand-over (``None`` at the
         left / top edge).
+    executor: blends groups of channels in parallel (the sums are per channel, so the
+        values are the same bit for bit whatever the grouping); ``None``: in this thread.
     """
     if len(windows) != len(predictions):
         raise ValueError(f"{len(windows)} windows but {len(predictions)} predictions")
     channels = predictions.shape[1]
     window_h, window_w = weights.shape
-    weighted = np.zeros((channels, band.size, block.size), np.float32)  # (C, band_h, block_w)
-    weight = np.zeros((band.size, block.size), np.float32)
-    if pending is not None:
-        pending_w = pending.weight.shape[1]
-        weighted[:, :, :pending_w] = pending.weighted
-        weight[:, :pending_w] = pending.weight
-    scratch = np.empty((channels, window_h, window_w), np.float32)
-    for (row, col), prediction in zip(windows, predictions, strict=True):
+    for row, col in windows:
         r, c = row - band.begin, col - block.begin
         if not (0 <= r <= band.size - window_h and 0 <= c <= block.size - window_w):
             raise ValueError(f"window at ({row}, {col}) lies outside this band/block")
-        np.multiply(prediction, weights, out=scratch)
-        weighted[:, r : r + window_h, c : c + window_w] += scratch
-        weight[r : r + window_h, c : c + window_w] += weights
-
     final_h, final_w = band.final_size, block.final_size
-    total_weighted = weighted[:, :, :final_w]  # views: the carry is added once, at flush
-    total_weight = weight[:, :final_w]
-    if carry is not None:
-        carry_h = carry.weight.shape[0]
-        total_weighted[:, :carry_h] += carry.weighted
-        total_weight[:carry_h] += carry.weight
-    with np.errstate(invalid="ignore", divide="ignore"):
-        values = total_weighted[:, :final_h] / total_weight[:final_h]  # NaN where sum w == 0
-
-    carry_out = None
+    weight = _weight_sums(band, block, windows, weights, pending, carry)
+    weighted = np.zeros((channels, band.size, block.size), np.float32)  # (C, band_h, block_w)
+    values = np.empty((channels, final_h, final_w), np.float32)
+    carry_out = pending_out = None
     if final_h < band.size:
-        carry_out = Partial(total_weighted[:, final_h:].copy(), total_weight[final_h:].copy())
-    pending_out = None
+        carry_out = Partial(
+            np.empty((channels, band.size - final_h, final_w), np.float32),
+            weight[final_h:, :final_w].copy(),
+        )
     if final_w < block.size:
-        pending_out = Partial(weighted[:, :, final_w:].copy(), weight[:, final_w:].copy())
+        pending_out = Partial(
+            np.empty((channels, band.size, block.size - final_w), np.float32),
+            weight[:, final_w:].copy(),
+        )
+
+    def blend_channels(group: slice) -> None:
+        sums = weighted[group]
+        if pending is not None:
+            sums[:, :, : pending.weight.shape[1]] = pending.weighted[group]
+        scratch = np.empty((sums.shape[0], window_h, window_w), np.float32)
+        for (row, col), prediction in zip(windows, predictions, strict=True):
+            r, c = row - band.begin, col - block.begin
+            np.multiply(prediction[group], weights, out=scratch)
+            sums[:, r : r + window_h, c : c + window_w] += scratch
+        if pending_out is not None:
+            pending_out.weighted[group] = sums[:, :, final_w:]
+        finished = sums[:, :, :final_w]
+        if carry is not None:
+            finished[:, : carry.weight.shape[0]] += carry.weighted[group]
+        with np.errstate(invalid="ignore", divide="ignore"):  # NaN where sum w == 0
+            np.divide(finished[:, :final_h], weight[:final_h, :final_w], out=values[group])
+        if carry_out is not None:
+            carry_out.weighted[group] = finished[:, final_h:]
+
+    groups = channel_groups(channels, executor)
+    if executor is None or len(groups) == 1:
+        for group in groups:
+            blend_channels(group)
+    else:
+        for future in [executor.submit(blend_channels, group) for group in groups]:
+            future.result()
     return BlockOutput(values, carry_out, pending_out)
+
+
+def _weight_sums(band, block, windows, weights, pending, carry) -> np.ndarray:
+    """Sum of the feather weights over the block ``(band.size, block.size)``: the pending
+    sums, the windows', and the carried sums over the finished columns."""
+    window_h, window_w = weights.shape
+    weight = np.zeros((band.size, block.size), np.float32)
+    if pending is not None:
+        weight[:, : pending.weight.shape[1]] = pending.weight
+    for row, col in windows:
+        r, c = row - band.begin, col - block.begin
+        weight[r : r + window_h, c : c + window_w] += weights
+    if carry is not None:
+        weight[: carry.weight.shape[0], : block.final_size] += carry.weight
+    return weight
+
+
+def channel_groups(channels: int, executor: Executor | None) -> list[slice]:
+    """Slices of about equal numbers of channels, one per worker of ``executor`` (all
+    channels in one slice without it)."""
+    workers = getattr(executor, "_max_workers", 1) if executor is not None else 1
+    count = max(1, min(channels, workers))
+    edges = np.linspace(0, channels, count + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
