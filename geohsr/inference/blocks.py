@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import dask
+import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -34,6 +36,11 @@ from geohsr.tiling import (
     reflect_pad,
 )
 from geohsr.tiling.chunks import Chunk, chunk_plan
+
+#: threads reading input blocks ahead when the model runs on a GPU: one read of a block
+#: (GDAL decoding, dask, scaling) took longer than the H200's model call
+#: (``benchmarks/gpu_check.py`` busy times)
+READERS_BESIDE_A_GPU = 4
 
 #: reads the input ``(3, h, w)`` float32 of scene rows and columns ``(rows, cols)``
 Reader = Callable[[slice, slice], np.ndarray]
@@ -227,7 +234,12 @@ def _clip(begin: int, end: int, low: int, high: int) -> slice:
 
 
 def dataarray_reader(rgb: xr.DataArray) -> Reader:
-    """Reads regions of a (lazy) ``(band, y, x)`` array in the calling thread."""
+    """Reads regions of a (lazy) ``(band, y, x)`` array in the calling thread. A dask graph
+    is optimised once (the read and the scaling steps fused into one layer), not at every
+    read: reads of a block's region took a fifth less time (8192² scene, 512 x 3648 px)."""
+    if isinstance(rgb.data, da.Array):
+        (fused,) = dask.optimize(rgb.data)
+        rgb = rgb.copy(data=fused)
     return lambda rows, cols: compute(rgb.isel(y=rows, x=cols))
 
 
@@ -253,8 +265,9 @@ def stream_blocks(
 
     Bands before ``emit_from_band`` are replayed only to rebuild the partial sums they hand
     on (resuming). A thread reads the input two blocks ahead. With the model on a GPU
-    (``reconstructor.concurrent``) another thread runs it one block ahead while the calling
-    thread blends, so at most two blocks' predictions are held; on CPU the model and the
+    (``reconstructor.concurrent``) :data:`READERS_BESIDE_A_GPU` threads read ahead, another
+    thread runs the model one block ahead while the calling thread blends, so at most two
+    blocks' predictions are held; on CPU the model and the
     blend take turns in one thread (run side by side they slowed torch's CPU kernels, whose
     threads wait busily, by a fifth: ``benchmarks/scene_throughput.py``).
     """
@@ -272,16 +285,19 @@ def stream_blocks(
     carries: list[Partial | None] = [None] * len(plan.blocks)
     pending: Partial | None = None
     ahead = 1 if reconstructor.concurrent else 0  # blocks the model runs ahead
-    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geohsr-read")
+    readers = READERS_BESIDE_A_GPU if reconstructor.concurrent else 1
+    reader = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="geohsr-read")
     model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geohsr-model")
-    reads: list[Future | None] = [reader.submit(read_block, index) for index in order[:2]]
+    reads: list[Future | None] = [
+        reader.submit(read_block, index) for index in order[: readers + 1]
+    ]
     predictions: list[Future | None] = []
     try:
         if ahead:
             predictions.append(model.submit(predict_block, order[0], reads[0]))
         for k, (i, j) in enumerate(order):
-            if k + 2 < len(order):
-                reads.append(reader.submit(read_block, order[k + 2]))
+            if k + readers + 1 < len(order):
+                reads.append(reader.submit(read_block, order[k + readers + 1]))
             if ahead and k + 1 < len(order):
                 predictions.append(model.submit(predict_block, order[k + 1], reads[k + 1]))
             if ahead:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from geohsr.inference.export import ExportableCore, finish, pad_input
 
 #: autocast dtype of each reduced precision
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -23,27 +26,101 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, model: nn.Module, *, precision: str = "fp32") -> None:
+    def __init__(
+        self, model: nn.Module, *, precision: str = "fp32", cuda_graphs: bool = True
+    ) -> None:
         self.model = model
         self.precision = precision
         self.device = next(iter(model.buffers()), torch.zeros(())).device
+        cuda = self.device.type == "cuda"
+        self.graphs = CudaGraphs(model, self._precision_context) if cuda and cuda_graphs else None
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)`` float32, C-contiguous."""
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        if self.graphs is not None:
+            y = self.graphs.run(x)
+            if y is not None:
+                return channels_first(y.cpu())
         x = x.contiguous(memory_format=torch.channels_last)
-        dtype = AUTOCAST_DTYPES.get(self.precision)
-        with (
-            torch.inference_mode(),
-            strict_fp32(self.device.type == "cuda" and dtype is None),
-            torch.autocast(
-                self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
-            ),
-        ):
+        with torch.inference_mode(), self._precision_context():
             y = self.model(x)
             if self.device.type == "cuda":  # the layout change on the GPU, not the CPU
                 y = y.float().contiguous()
         return channels_first(y.float().cpu())
+
+    @contextmanager
+    def _precision_context(self) -> Iterator[None]:
+        """Autocast to the reduced precision, or strict fp32 (no TF32) on CUDA."""
+        dtype = AUTOCAST_DTYPES.get(self.precision)
+        with (
+            strict_fp32(self.device.type == "cuda" and dtype is None),
+            torch.autocast(
+                self.device.type,
+                dtype=dtype or torch.float32,
+                enabled=dtype is not None,
+                cache_enabled=False,  # CUDA graphs capture the casts, so nothing is cached
+            ),
+        ):
+            yield
+
+
+class CudaGraphs:
+    """The model's traceable core (:class:`~geohsr.inference.export.ExportableCore`) captured
+    as a CUDA graph per input shape and replayed: one launch instead of hundreds of kernel
+    launches from Python, which other busy threads of the scene pass (blending, writing)
+    slowed several-fold through the GIL. The input is padded outside the graph and the
+    metamer projection (:func:`~geohsr.inference.export.finish`, data-dependent) runs
+    eagerly, as for OpenVINO. Shapes that fail to capture, and any beyond
+    :attr:`MAX_SHAPES`, run eagerly (``run`` returns None)."""
+
+    MAX_SHAPES = 4
+
+    def __init__(self, model: nn.Module, precision_context) -> None:
+        self.model = model
+        self.core = ExportableCore(model).eval()
+        self.precision_context = precision_context
+        self._captured: dict[tuple[int, ...], tuple[torch.Tensor, Any, torch.Tensor] | None] = {}
+
+    def run(self, rgb: torch.Tensor) -> torch.Tensor | None:
+        """``rgb`` ``(N, 3, h, w)`` float32 on the GPU -> ``(N, 31, h, w)`` float32,
+        contiguous, or None where this shape runs eagerly."""
+        with torch.inference_mode():
+            padded, (top, left) = pad_input(rgb)
+            captured = self._graph(tuple(padded.shape))
+            if captured is None:
+                return None
+            static_in, graph, static_out = captured
+            static_in.copy_(padded)
+            graph.replay()
+            height, width = rgb.shape[-2:]
+            spectra = static_out[..., top : top + height, left : left + width].float().clone()
+            with self.precision_context():
+                return finish(self.model, spectra, rgb).float().contiguous()
+
+    def _graph(self, shape: tuple[int, ...]):
+        if shape not in self._captured:
+            if len(self._captured) >= self.MAX_SHAPES:
+                return None
+            try:
+                self._captured[shape] = self._capture(shape)
+            except RuntimeError:  # an operation that cannot be captured: run eagerly
+                self._captured[shape] = None
+        return self._captured[shape]
+
+    def _capture(self, shape: tuple[int, ...]):
+        device = next(iter(self.model.buffers())).device
+        static_in = torch.zeros(shape, device=device).contiguous(memory_format=torch.channels_last)
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(stream), self.precision_context():
+            for _ in range(2):  # warm-up: cuDNN and cuBLAS choose and allocate first
+                self.core(static_in)
+        torch.cuda.current_stream(device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), self.precision_context():
+            static_out = self.core(static_in)
+        return static_in, graph, static_out
 
 
 @contextmanager
