@@ -30,7 +30,7 @@ from geohsr.inference.scene import reconstruct_scene
 from geohsr.models import create_model
 
 needs_openvino = pytest.mark.skipif(not openvino_installed(), reason="OpenVINO not installed")
-SETTINGS = {"tile": 64, "overlap": 16, "batch_size": 2, "device": "cpu"}
+SETTINGS = {"tile": 64, "overlap": 16, "batch_size": 2, "device": "cpu", "precision": "fp32"}
 
 
 def trained_looking(name: str, seed: int = 0) -> torch.nn.Module:
@@ -55,6 +55,8 @@ def test_auto_backend_follows_installation_and_environment(monkeypatch):
     monkeypatch.setattr(backends, "openvino_installed", lambda: True)
     assert backends.resolve_backend("auto", "cpu") == "openvino"
     assert backends.resolve_backend("auto", "cuda") == "torch"
+    assert backends.resolve_backend(" OpenVINO ", "cpu") == "openvino"
+    assert backends.resolve_precision("FP32", "torch", "cpu") == "fp32"
     monkeypatch.setattr(backends, "openvino_installed", lambda: False)
     assert backends.resolve_backend("auto", "cpu") == "torch"
     with pytest.raises(ModelError, match=r"pip install \"geohsr\[openvino\]\""):
@@ -198,7 +200,8 @@ def test_cli_and_accessor_with_openvino(tmp_path):
         result = runner.invoke(
             cli,
             ["reconstruct", str(scene), str(out), "--weights", str(weights), "--tile", "64",
-             "--device", "cpu", "--backend", backend, "--precision-bits", "0"],
+             "--device", "cpu", "--backend", backend, "--precision", "fp32",
+             "--precision-bits", "0"],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
     with rasterio.open(out_ov) as ov, rasterio.open(out_torch) as ref:

@@ -25,6 +25,7 @@ from geohsr.batch import (
     run_batch,
 )
 from geohsr.cli.main import cli
+from geohsr.inference.backends import resolve_precision
 from geohsr.inference.options import ReconstructOptions
 from geohsr.inference.scene import reconstruct_scene
 from geohsr.models import create_model
@@ -84,6 +85,8 @@ def test_cli_batch_isolates_failures_matches_single_process_and_resumes(
     (failure,) = [scene for scene in saved["scenes"] if scene["status"] == "failed"]
     assert failure["scene"] == "broken" and failure["error"].startswith("InputError")
     assert {scene["worker"] for scene in saved["scenes"]} <= {"0", "1"}
+    ran = f"torch {resolve_precision('auto', 'torch', 'cpu')}"  # bf16 on AVX512-BF16 CPUs
+    assert {s["inference"] for s in saved["scenes"] if s["status"] == "done"} == {ran}
     assert not (out / "broken.zarr").exists()
 
     for name in GOOD:

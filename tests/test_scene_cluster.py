@@ -20,6 +20,7 @@ from scene_fixtures import gradient_rgb, save_model, write_raster
 import geohsr  # noqa: F401 - registers .hsr
 from geohsr.cli.main import cli
 from geohsr.exceptions import GeoHSRError
+from geohsr.inference.backends import resolve_precision
 from geohsr.inference.scene import ReconstructOptions, is_complete_output, reconstruct_scene
 from geohsr.io.output import partial_path
 from geohsr.io.zarr_chunks import done_chunks
@@ -246,6 +247,9 @@ def test_batch_split_scenes_keeps_outputs_identical(tmp_path, cluster, scene, we
     report = json.loads((tmp_path / "out" / "geohsr_batch_report.json").read_text())
     workers = {record["scene"]: record["worker"] for record in report["scenes"]}
     assert workers["in"] == "chunks" and workers["small"] in {"0", "1"}
+    inference = {record["scene"]: record["inference"] for record in report["scenes"]}
+    ran = f"torch {resolve_precision('auto', 'torch', 'cpu')}"  # bf16 on AVX512-BF16 CPUs
+    assert inference == {"in": ran, "small": ran}
     assert tree_bytes(tmp_path / "out" / "in.zarr") == tree_bytes(streamed)
     reference = tmp_path / "small_reference.zarr"
     reconstruct_scene(small, reference, weights=weights, options=OPTIONS)

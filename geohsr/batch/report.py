@@ -22,7 +22,10 @@ class SceneRecord:
 
     ``seconds`` is the worker time spent on the scene (0 when skipped); ``megapixels`` is
     the scene size (height x width / 1e6) when known; ``error`` is a one-line message for
-    failed scenes and ``traceback`` the full trace when the error was not a GeoHSRError.
+    failed scenes and ``traceback`` the full trace when the error was not a GeoHSRError;
+    ``inference`` is the backend and precision that computed a done scene (e.g.
+    ``openvino fp32``: the cube's ``inference`` attribute; for a scene split into chunks,
+    what its chunks ran).
     """
 
     scene: str
@@ -34,6 +37,7 @@ class SceneRecord:
     megapixels: float = 0.0
     worker: str | None = None
     traceback: str | None = None
+    inference: str | None = None
 
 
 @dataclass

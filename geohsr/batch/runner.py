@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import rasterio
+import zarr
 from distributed import as_completed
 
 from geohsr.batch.cluster import DEFAULT_RETRIES, BatchCluster, ClusterOptions, open_cluster
@@ -179,9 +181,19 @@ def _split_scene(
     else:
         record.status = "done"
         record.megapixels = result.megapixels
+        record.inference = _cube_inference(result.output)
     record.seconds = time.perf_counter() - started
     progress.finished(record)
     return record
+
+
+def _cube_inference(cube: Path) -> str | None:
+    """The backend and precision a published cube records (what its chunks ran)."""
+    if cube.suffix == ".zarr":
+        group = zarr.open_group(str(cube), mode="r", use_consolidated=False)
+        return group.attrs.get("inference")
+    with rasterio.open(cube) as dataset:
+        return dataset.tags().get("INFERENCE")
 
 
 def batch_reconstruct(

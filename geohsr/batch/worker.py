@@ -115,6 +115,7 @@ def reconstruct_scene_task(
     else:
         record.status = "done"
         record.megapixels = result.megapixels
+        record.inference = worker_predictor().inference
     record.seconds = time.perf_counter() - started
     return record
 

@@ -53,7 +53,9 @@ class Backend(Protocol):
 
 def resolve_backend(backend: str, device_type: str) -> str:
     """``auto`` -> the CPU backend named by ``$GEOHSR_BACKEND`` if set, else ``openvino``
-    on CPU when installed, else ``torch`` (always on CUDA); checks the choice."""
+    on CPU when installed, else ``torch`` (always on CUDA); checks the choice. Names are
+    case-insensitive, as in ``$GEOHSR_BACKEND``."""
+    backend = backend.strip().lower()
     if backend not in BACKENDS:
         raise ModelError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
@@ -82,7 +84,9 @@ def resolve_backend(backend: str, device_type: str) -> str:
 
 def resolve_precision(precision: str, backend: str, device_type: str) -> str:
     """``auto`` -> the fastest precision this device runs in hardware whose measured
-    accuracy cost is below :data:`MAX_AUTO_COST`; checks an explicit choice."""
+    accuracy cost is below :data:`MAX_AUTO_COST`; checks an explicit choice
+    (case-insensitive)."""
+    precision = precision.strip().lower()
     if precision not in PRECISIONS:
         raise ModelError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     hardware = hardware_precisions(backend, device_type)
