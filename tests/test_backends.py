@@ -97,6 +97,21 @@ def test_options_reject_unknown_backend_and_precision():
         ReconstructOptions(backend="onnx")
     with pytest.raises(InputError, match="--precision"):
         ReconstructOptions(precision="int8")
+    options = ReconstructOptions(backend="OpenVINO", precision=" FP32")  # as typed by users
+    assert (options.backend, options.precision) == ("openvino", "fp32")
+
+
+def test_cli_takes_backend_and_precision_in_any_case(tmp_path):
+    scene = write_raster(tmp_path / "in.tif", gradient_rgb(40, 40))
+    weights = save_model(trained_looking("rpr2"), tmp_path / "w.safetensors")
+    result = CliRunner().invoke(
+        cli,
+        ["reconstruct", str(scene), str(tmp_path / "out.tif"), "--weights", str(weights),
+         "--device", "cpu", "--backend", "TORCH", "--precision", "FP32"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with rasterio.open(tmp_path / "out.tif") as cube:
+        assert cube.tags()["INFERENCE"] == "torch fp32"
 
 
 # ---------------------------------------------------------------- torch

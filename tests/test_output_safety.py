@@ -374,6 +374,28 @@ def test_full_disk_during_a_geotiff_write(tmp_path, rgb, weights, monkeypatch):
     assert not out.exists() and leftovers(out) == []  # the scratch file cannot resume: gone
 
 
+@pytest.mark.parametrize("suffix", [".tif", ".zarr"])
+def test_a_corrupt_input_leaves_nothing_that_blocks_the_next_run(tmp_path, weights, suffix):
+    data = np.random.default_rng(0).integers(0, 255, (3, 256, 256), dtype=np.uint8)
+    source = write_raster(
+        tmp_path / "c.tif", data, tiled=True, blockxsize=64, blockysize=64, compress="deflate"
+    )
+    raw = bytearray(source.read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 4000] = b"\xff" * 4000  # damaged tiles mid-file
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(bytes(raw))
+    out = tmp_path / f"cube{suffix}"
+    result = run("reconstruct", corrupt, out, "--weights", weights, *TILE)
+    one_line_error(result, "corrupt or truncated")
+    assert not out.exists()
+    if suffix == ".tif":  # cannot resume: the scratch file is removed, a rerun just works
+        assert leftovers(out) == []
+        result = run("reconstruct", source, out, "--weights", weights, *TILE)
+        assert result.exit_code == 0, result.output
+    else:  # a Zarr keeps its finished rows for --resume
+        assert partial_path(out).exists()
+
+
 # -- item 11: an interrupted run's .partial ------------------------------------------------
 
 

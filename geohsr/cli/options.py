@@ -59,7 +59,7 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
     click.option("--threads", type=int, help="CPU inference threads [torch default]."),
     click.option(
         "--backend",
-        type=click.Choice(BACKENDS),
+        type=click.Choice(BACKENDS, case_sensitive=False),
         default="auto",
         show_default=True,
         help='Who runs the model: openvino (CPU, pip install "geohsr[openvino]"; converted '
@@ -68,7 +68,7 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
     ),
     click.option(
         "--precision",
-        type=click.Choice(PRECISIONS),
+        type=click.Choice(PRECISIONS, case_sensitive=False),
         default="auto",
         show_default=True,
         help="Arithmetic precision of the model: auto picks fp16 on CUDA, bf16 on CPUs with "

@@ -104,6 +104,10 @@ class ReconstructOptions:
             raise InputError("--warp needs a CRS, e.g. --warp EPSG:32633, or --warp gcps")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise InputError(f"--chunk-size must be at least 1 pixel, got {self.chunk_size}")
+        for name in ("backend", "precision"):  # case-insensitive, like $GEOHSR_BACKEND
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, value.strip().lower())
         if self.backend not in BACKENDS:
             raise InputError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.precision not in PRECISIONS:

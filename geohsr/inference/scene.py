@@ -25,7 +25,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from geohsr._version import __version__
-from geohsr.exceptions import InputError
+from geohsr.exceptions import GeoHSRError, InputError
 from geohsr.inference.blocks import BlockReconstructor, dataarray_reader, stream_blocks
 from geohsr.inference.chunked import SceneGeometry, chunked_cube
 from geohsr.inference.model_cache import LocalPredictor, PredictorSource, PredictorSpec
@@ -270,13 +270,18 @@ def reconstruct_scene(
             writer = _make_writer(
                 fmt, dst, grid, attrs, options, reconstructor, resume, str(src.resolve())
             )
-        if runner is None:
-            result = _run(reconstructor, rgb, writer, grid, progress)
-        else:
-            scene = PreparedScene(
-                src, str(src.resolve()), rgb, scaling, grid, options, predictor, writer
-            )
-            result = runner(scene, progress)
+        try:
+            if runner is None:
+                result = _run(reconstructor, rgb, writer, grid, progress)
+            else:
+                scene = PreparedScene(
+                    src, str(src.resolve()), rgb, scaling, grid, options, predictor, writer
+                )
+                result = runner(scene, progress)
+        except GeoHSRError:  # a reported failure (corrupt input, ...), not an interruption
+            if fmt == "cog":
+                remove_partials(dst)  # a GeoTIFF cannot resume: its scratch file only blocks
+            raise
         if options.sidecars:
             write_sidecars(result.output, src)
         return result
