@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 from scene_fixtures import CrashAfter, gradient_rgb, save_model, write_raster
 
+from geohsr.exceptions import OutputError
 from geohsr.inference.scene import ReconstructOptions, is_complete_output, reconstruct_scene
 from geohsr.io.output import partial_path
 from geohsr.io.zarr_writer import BANDS_DONE_ATTR
@@ -62,6 +64,18 @@ def test_resume_of_a_finished_output_does_nothing(tmp_path, scene, weights):
     before = tree_bytes(out)
     again = reconstruct_scene(scene, out, weights=weights, options=OPTIONS, resume=True)
     assert again.n_windows == 0 and tree_bytes(out) == before
+
+
+def test_resume_of_a_finished_output_made_otherwise_is_refused(tmp_path, scene, weights):
+    out = tmp_path / "out.zarr"
+    reconstruct_scene(scene, out, weights=weights, options=OPTIONS)
+    before = tree_bytes(out)
+    other_input = tmp_path / "other.tif"
+    other_input.write_bytes(scene.read_bytes())
+    for source, options in ((scene, replace(OPTIONS, dtype="uint16")), (other_input, OPTIONS)):
+        with pytest.raises(OutputError, match="complete but was made from another input"):
+            reconstruct_scene(source, out, weights=weights, options=options, resume=True)
+    assert tree_bytes(out) == before
 
 
 def test_resume_with_other_settings_starts_over(tmp_path, scene, weights):

@@ -25,7 +25,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from geohsr._version import __version__
-from geohsr.exceptions import GeoHSRError, InputError
+from geohsr.exceptions import InputError, OutputError
 from geohsr.inference.blocks import BlockReconstructor, dataarray_reader, stream_blocks
 from geohsr.inference.chunked import SceneGeometry, chunked_cube
 from geohsr.inference.model_cache import LocalPredictor, PredictorSource, PredictorSpec
@@ -50,7 +50,7 @@ from geohsr.io.read import InputScaling, open_raster, prepare_rgb
 from geohsr.io.sidecars import write_sidecars
 from geohsr.io.stac import item_path
 from geohsr.io.zarr_gdal import check_zarr_grid
-from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side
+from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side, stored_fingerprint
 from geohsr.spectral import N_BANDS
 from geohsr.tiling.chunks import ACCESSOR_CHUNK_STRIDES, default_chunk_size, rows_covered
 from geohsr.tiling.feather import DEFAULT_FLOOR
@@ -253,17 +253,19 @@ def reconstruct_scene(
         chunk = chunk_side(options.tile - options.overlap)
         raw = open_raster(src, chunks={"band": -1, "y": chunk, "x": chunk}, warp=options.warp)
         rgb, scaling = _prepare_input(raw, options)
-        if resume and is_complete_output(dst):
-            if options.sidecars and not item_path(dst).exists():
-                write_sidecars(dst, src)
-            return _already_complete(dst, rgb)
+        complete = resume and is_complete_output(dst)
         grid = CubeGrid.from_dataarray(rgb, rpcs=None if options.warp else file_rpcs(src))
-        if fmt == "zarr":
+        if fmt == "zarr" and not complete:
             check_zarr_grid(grid, dst)  # before the model is loaded
         if predictor is None:
             predictor = _load_predictor(weights, options)
-        reconstructor = _block_reconstructor(predictor, grid, options)
         attrs = cube_attrs(predictor, options, scaling, grid, str(src))  # as the user gave it
+        if complete:
+            check_same_run(dst, zarr_fingerprint(attrs, options, grid, str(src.resolve())))
+            if options.sidecars and not item_path(dst).exists():
+                write_sidecars(dst, src)
+            return _already_complete(dst, rgb)
+        reconstructor = _block_reconstructor(predictor, grid, options)
         with output_errors(dst, resumable=fmt == "zarr"):
             if overwrite:
                 remove_partials(dst)
@@ -278,13 +280,26 @@ def reconstruct_scene(
                     src, str(src.resolve()), rgb, scaling, grid, options, predictor, writer
                 )
                 result = runner(scene, progress)
-        except GeoHSRError:  # a reported failure (corrupt input, ...), not an interruption
+        except InputError:  # unreadable input (corrupt tiles, ...), not an interruption
             if fmt == "cog":
                 remove_partials(dst)  # a GeoTIFF cannot resume: its scratch file only blocks
             raise
         if options.sidecars:
             write_sidecars(result.output, src)
         return result
+
+
+def check_same_run(dst: Path, fingerprint: str) -> None:
+    """A complete Zarr ``dst`` that ``resume`` would return as is must have been made from
+    this input with these settings (its stored fingerprint), else :class:`OutputError`.
+    Cubes written before fingerprints were stored pass."""
+    stored = stored_fingerprint(dst)
+    if stored is not None and stored != fingerprint:
+        raise OutputError(
+            f"{dst} is complete but was made from another input or with other settings "
+            "(weights, camera, tile, dtype, ...); pass --overwrite to replace it, or write "
+            "to another path"
+        )
 
 
 def _already_complete(dst: Path, rgb: xr.DataArray) -> ReconstructResult:

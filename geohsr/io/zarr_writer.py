@@ -62,6 +62,13 @@ def zarr_compressor(zarr_format: int) -> Any:
     return BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 
 
+def stored_fingerprint(store: Path) -> str | None:
+    """The settings fingerprint of Zarr cube ``store`` (see ``zarr_fingerprint`` in
+    :mod:`geohsr.inference.scene`); None for cubes written before it was stored."""
+    group = zarr.open_group(str(store), mode="r", use_consolidated=False)
+    return group.attrs.get(FINGERPRINT_ATTR)
+
+
 def chunk_side(stride: int) -> int:
     """Chunk side: the window stride (so region writes align), split to <= MAX_CHUNK."""
     parts = math.ceil(stride / MAX_CHUNK)
