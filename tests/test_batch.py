@@ -112,6 +112,7 @@ def test_cli_batch_isolates_failures_matches_single_process_and_resumes(
     assert "1 done, 3 skipped, 0 failed" in second.output
     saved = json.loads((out / REPORT_FILENAME).read_text())
     assert [s["scene"] for s in saved["scenes"] if s["status"] == "done"] == ["broken"]
+    assert {s["inference"] for s in saved["scenes"]} == {ran}  # skipped: what made the cube
     assert {name: _output_stamp(out / f"{name}.zarr") for name in GOOD} == stamps
     assert (out / "broken.zarr" / ".zattrs").is_file()
     import pystac

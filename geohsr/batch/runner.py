@@ -19,6 +19,7 @@ from pathlib import Path
 import rasterio
 import zarr
 from distributed import as_completed
+from rasterio.errors import RasterioError
 
 from geohsr.batch.cluster import DEFAULT_RETRIES, BatchCluster, ClusterOptions, open_cluster
 from geohsr.batch.inputs import SceneJob, expand_inputs, plan_jobs
@@ -72,7 +73,11 @@ def run_batch(
     for job in jobs:
         if not overwrite and is_complete_output(job.output):
             records[job.name] = SceneRecord(
-                job.name, job.scene.location, str(job.output), "skipped"
+                job.name,
+                job.scene.location,
+                str(job.output),
+                "skipped",
+                inference=_cube_inference(job.output),
             )
         else:
             pending.append(job)
@@ -188,12 +193,15 @@ def _split_scene(
 
 
 def _cube_inference(cube: Path) -> str | None:
-    """The backend and precision a published cube records (what its chunks ran)."""
-    if cube.suffix == ".zarr":
-        group = zarr.open_group(str(cube), mode="r", use_consolidated=False)
-        return group.attrs.get("inference")
-    with rasterio.open(cube) as dataset:
-        return dataset.tags().get("INFERENCE")
+    """The backend and precision a published cube records (None where it cannot say)."""
+    try:
+        if cube.suffix == ".zarr":
+            group = zarr.open_group(str(cube), mode="r", use_consolidated=False)
+            return group.attrs.get("inference")
+        with rasterio.open(cube) as dataset:
+            return dataset.tags().get("INFERENCE")
+    except (OSError, ValueError, RasterioError):  # a report field is not worth failing for
+        return None
 
 
 def batch_reconstruct(
@@ -273,7 +281,14 @@ def _nothing_to_do(jobs: Sequence[SceneJob], weights: str) -> BatchReport:
     """The report of a run whose outputs are all complete already: every scene skipped."""
     return BatchReport(
         records=[
-            SceneRecord(job.name, job.scene.location, str(job.output), "skipped") for job in jobs
+            SceneRecord(
+                job.name,
+                job.scene.location,
+                str(job.output),
+                "skipped",
+                inference=_cube_inference(job.output),
+            )
+            for job in jobs
         ],
         wall_seconds=0.0,
         n_workers=0,
