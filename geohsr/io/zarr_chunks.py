@@ -14,6 +14,7 @@ settings. The markers are removed before the store is published.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,32 +36,32 @@ def marker_dir(partial: Path) -> Path:
     return Path(partial) / MARKER_DIR
 
 
-def done_chunks(partial: Path) -> set[Chunk]:
-    """The chunks whose completion is recorded in store ``partial``."""
+def _markers(partial: Path) -> Iterator[tuple[Chunk, Path]]:
+    """The chunk markers of store ``partial`` and the chunk each names (other files in the
+    folder, e.g. an editor's backup or a half-written temp file, are left out)."""
     folder = marker_dir(partial)
     if not folder.is_dir():
-        return set()
-    done = set()
+        return
     for marker in folder.iterdir():
         try:
-            done.add(Chunk.from_key(marker.name))
+            yield Chunk.from_key(marker.name), marker
         except ValueError:
-            continue  # not a marker (an editor's backup, a half-written temp file)
-    return done
+            continue
+
+
+def done_chunks(partial: Path) -> set[Chunk]:
+    """The chunks whose completion is recorded in store ``partial``."""
+    return {chunk for chunk, _ in _markers(partial)}
 
 
 def chunk_inference(partial: Path) -> set[str]:
     """The distinct backends and precisions (``openvino fp32``...) that computed the chunks
     recorded in store ``partial``, across runs (resumes) and workers."""
-    folder = marker_dir(partial)
-    if not folder.is_dir():
-        return set()
     found = set()
-    for marker in folder.iterdir():
+    for _, marker in _markers(partial):
         try:
-            Chunk.from_key(marker.name)
             text = marker.read_text().strip()
-        except (ValueError, OSError):
+        except OSError:
             continue
         if text:
             found.add(text)

@@ -32,8 +32,9 @@ class TorchBackend:
         self.model = model
         self.precision = precision
         self.device = next(iter(model.buffers()), torch.zeros(())).device
-        cuda = self.device.type == "cuda"
-        self.graphs = CudaGraphs(model, self._precision_context) if cuda and cuda_graphs else None
+        self.graphs = None
+        if self.device.type == "cuda" and cuda_graphs:
+            self.graphs = CudaGraphs(model, self.device, self._precision_context)
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)`` float32, C-contiguous."""
@@ -76,8 +77,9 @@ class CudaGraphs:
 
     MAX_SHAPES = 4
 
-    def __init__(self, model: nn.Module, precision_context) -> None:
+    def __init__(self, model: nn.Module, device: torch.device, precision_context) -> None:
         self.model = model
+        self.device = device
         self.core = ExportableCore(model).eval()
         self.precision_context = precision_context
         self._captured: dict[tuple[int, ...], tuple[torch.Tensor, Any, torch.Tensor] | None] = {}
@@ -109,7 +111,7 @@ class CudaGraphs:
         return self._captured[shape]
 
     def _capture(self, shape: tuple[int, ...]):
-        device = next(iter(self.model.buffers())).device
+        device = self.device
         static_in = torch.zeros(shape, device=device).contiguous(memory_format=torch.channels_last)
         stream = torch.cuda.Stream(device)
         stream.wait_stream(torch.cuda.current_stream(device))
