@@ -188,3 +188,20 @@ def test_unwritable_output_folder_is_one_line_error(tmp_path, rgb, weights):
     blocker.write_text("not a folder")
     result = run("reconstruct", rgb, blocker / "cube.zarr", "--weights", weights, *FAST)
     assert_one_line_error(result, "cannot create the output folder")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["reconstruct", "a.tif", "b.zarr", "--tile", "abc"], "Invalid value for '--tile'"),
+        (["reconstruct", "a.tif", "b.zarr", "--bogus"], "No such option"),
+        (["reconstruct"], "Missing argument 'SRC'"),
+        (["nosuch"], "No such command"),
+    ],
+)
+def test_usage_mistakes_are_one_line_errors(args, message):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], lines
+    assert "--help" in lines[0]

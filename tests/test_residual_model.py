@@ -7,7 +7,11 @@ from residual_fixtures import tiny_residual_model
 from training_fixtures import smooth_cube
 
 from geohsr.models import create_model
-from geohsr.models.residual import ResidualSpectralModel
+from geohsr.models.residual import (
+    RECOMMENDED_CHROMA_FLOOR,
+    ResidualSpectralModel,
+    root_polynomial_features,
+)
 from geohsr.models.weights import load_weights, save_weights
 from geohsr.spectral.cameras import cie1964
 from geohsr.spectral.metamer import rerender_error
@@ -41,6 +45,52 @@ def test_exposure_equivariance_on_random_inputs(camera_known):
         scaled = run(model, rgb * np.float32(k)) / k
         relative = np.abs(scaled - full).sum() / np.abs(full).sum()
         assert relative <= 0.01, (k, relative)
+
+
+def dark_border_rgb() -> np.ndarray:
+    """Bright random colours beside a dark band of 8-bit quantisation noise: pixels like
+    (0, 1, 0) / 255 whose chromaticity rgb / I is extreme (the MUUFL water edge)."""
+    rng = np.random.default_rng(4)
+    rgb = rng.uniform(0.2, 0.6, (3, 64, 64)).astype(np.float32)
+    rgb[:, :, 40:] = rng.integers(0, 2, (3, 64, 24)) / np.float32(255)
+    return rgb
+
+
+def test_chroma_floor_shows_neutral_chromaticity_below_the_floor():
+    floor = RECOMMENDED_CHROMA_FLOOR
+    floored = tiny_residual_model(chroma_floor=floor)
+    x = torch.from_numpy(dark_border_rgb())[None]
+    intensity = x.mean(1, keepdim=True)
+    assert (intensity <= floor).any() and (intensity > floor).any()
+    with torch.no_grad():
+        got = floored.forward_unprojected(x)
+        chroma = torch.where(intensity > floor, x / intensity, torch.ones_like(x))
+        terms = root_polynomial_features(x.movedim(1, -1), floored.exponents)
+        base = torch.einsum("bhwt,tl->blhw", terms, floored.base_weight)
+        expected = base + floored.residual_scale * intensity * floored.net(chroma)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_chroma_floor_keeps_dark_noise_from_moving_bright_neighbours():
+    rgb = dark_border_rgb()
+    clean = rgb.copy()
+    clean[:, :, 40:] = 0.0  # the same dark band without its quantisation noise
+    for floor, moved in ((0.0, True), (RECOMMENDED_CHROMA_FLOOR, False)):
+        model = tiny_residual_model(chroma_floor=floor)
+        noisy, quiet = run(model, rgb)[:, :, :40], run(model, clean)[:, :, :40]
+        differs = not np.allclose(noisy, quiet, rtol=1e-5, atol=1e-6)
+        assert differs == moved, floor
+
+
+def test_chroma_floor_is_recorded_in_weights_and_old_weights_have_none(tmp_path):
+    model = tiny_residual_model(chroma_floor=RECOMMENDED_CHROMA_FLOOR)
+    path = save_weights(model, tmp_path / "f.safetensors")
+    loaded, meta = load_weights(path)
+    assert loaded.chroma_floor == pytest.approx(RECOMMENDED_CHROMA_FLOOR)
+    assert meta["config"]["chroma_floor"] == pytest.approx(RECOMMENDED_CHROMA_FLOOR)
+    rgb = dark_border_rgb()
+    np.testing.assert_allclose(run(loaded, rgb), run(model, rgb), rtol=1e-5, atol=1e-6)
+    assert tiny_residual_model().chroma_floor == 0.0  # a config without the key: no floor
 
 
 def test_untrained_residual_is_exactly_the_classical_base():

@@ -282,3 +282,21 @@ def test_residual_model_trains_resumes_and_exports_a_portable_camera_aware_file(
     # the validation ran both without and with the camera
     names = [image["name"] for image in meta["metrics"]["validation_images"]]
     assert any(n.endswith("+known") for n in names) and not all(n.endswith("+known") for n in names)
+
+
+def test_chroma_floor_default_for_new_residual_models_and_kept_from_init(tmp_path):
+    from geohsr.models.residual import RECOMMENDED_CHROMA_FLOOR
+    from geohsr.training.trainer import build_model
+
+    new, _ = build_model(_config(tmp_path, [], model="mxr_unet18_rpr"))
+    assert new.chroma_floor == pytest.approx(RECOMMENDED_CHROMA_FLOOR)
+    assert new.geohsr_config["chroma_floor"] == pytest.approx(RECOMMENDED_CHROMA_FLOOR)
+    old = save_weights(create_model("mxr_unet18_rpr", width=0.125), tmp_path / "old.safetensors")
+    kept, _ = build_model(_config(tmp_path, [], model="mxr_unet18_rpr", init=str(old)))
+    assert kept.chroma_floor == 0.0  # --init keeps the weights' own floor
+    set_, _ = build_model(
+        _config(tmp_path, [], model="mxr_unet18_rpr", init=str(old), chroma_floor=0.01)
+    )
+    assert set_.chroma_floor == 0.01 and set_.geohsr_config["chroma_floor"] == 0.01
+    with pytest.raises(TrainingError, match="chroma-floor"):
+        build_model(_config(tmp_path, [], model="mxr_unet18", chroma_floor=0.01))

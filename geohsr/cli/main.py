@@ -1,10 +1,11 @@
 """`geohsr` command line entry point.
 
 Subcommands live in their own modules and are imported only when invoked, so
-`geohsr --help` stays fast (no torch import). Any :class:`GeoHSRError` becomes a
-one-line message on stderr and exit code 2; warnings become one-line notes or nothing
-(:mod:`geohsr.cli.notes`). SIGTERM unwinds the command like Ctrl+C (locks released, no
-output published unless it was complete) and exits with 143.
+`geohsr --help` stays fast (no torch import). Any :class:`GeoHSRError`, and a subcommand's
+unknown option or invalid option value, becomes a one-line message on stderr and exit code
+2; warnings become one-line notes or nothing (:mod:`geohsr.cli.notes`). SIGTERM unwinds the
+command like Ctrl+C (locks released, no output published unless it was complete) and exits
+with 143.
 """
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ class LazyGroup(click.Group):
         except GeoHSRError as err:
             click.echo(f"Error: {err}", err=True)
             ctx.exit(2)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:  # a subcommand's bad option or value: one line too
+            where = err.ctx.command_path if err.ctx is not None else ctx.command_path
+            click.echo(f"Error: {err.format_message()} (see `{where} --help`)", err=True)
+            ctx.exit(err.exit_code)
         except Terminated:
             click.echo("Error: stopped by SIGTERM; unfinished outputs are not published", err=True)
             ctx.exit(128 + signal.SIGTERM)

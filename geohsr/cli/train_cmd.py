@@ -37,6 +37,13 @@ def _csv_list(text: str | None, kind: type = str) -> list:
 @click.option("--init", "init", default=None, help="Start from these weights (name or path).")
 @click.option("--freeze-encoder", is_flag=True, help="Train the decoder only.")
 @click.option(
+    "--chroma-floor",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Residual models: mean intensity (white = 1) below which the network sees neutral "
+    "chromaticity instead of quantisation noise [1.5/255 for a new model; --init keeps its own].",
+)
+@click.option(
     "--loss",
     type=click.Choice(["perceptual", "mrae", "mse", "l1"]),
     default="perceptual",
@@ -208,6 +215,7 @@ def finetune(**options) -> None:
             width=options["width"],
             init=options["init"],
             freeze_encoder=options["freeze_encoder"],
+            chroma_floor=options["chroma_floor"],
             loss=options["loss"],
             pixel_weight=options["pixel_weight"],
             pixel_loss=options["pixel_loss"],

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from geohsr.exceptions import TrainingError
 from geohsr.models import create_model
-from geohsr.models.residual import ResidualSpectralModel
+from geohsr.models.residual import RECOMMENDED_CHROMA_FLOOR, ResidualSpectralModel
 from geohsr.models.weights import (
     file_sha256,
     load_weights,
@@ -119,11 +119,20 @@ def build_degradation(config: TrainConfig) -> RealWorldDegradation | None:
 
 
 def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
-    """New model from the registry, or the ``init`` weights (with their metadata)."""
+    """New model from the registry, or the ``init`` weights (with their metadata), with the
+    configured chroma floor (residual models; see :mod:`geohsr.models.residual`)."""
     if config.init:
         model, meta = load_weights(config.init)
-        return model, meta
-    return create_model(config.model, width=config.width), None
+        floor = config.chroma_floor
+    else:
+        model, meta = create_model(config.model, width=config.width), None
+        floor = RECOMMENDED_CHROMA_FLOOR if config.chroma_floor is None else config.chroma_floor
+    if isinstance(model, ResidualSpectralModel) and floor is not None:
+        model.chroma_floor = float(floor)
+        model.geohsr_config["chroma_floor"] = float(floor)  # saved weights rebuild it
+    elif config.chroma_floor is not None:
+        raise TrainingError(f"--chroma-floor applies to the *_rpr models, not {config.model}")
+    return model, meta
 
 
 def sample_reference_spectra(
