@@ -48,11 +48,12 @@ def test_exposure_equivariance_on_random_inputs(camera_known):
 
 
 def dark_border_rgb() -> np.ndarray:
-    """Bright random colours beside a dark band of 8-bit quantisation noise: pixels like
-    (0, 1, 0) / 255 whose chromaticity rgb / I is extreme (the MUUFL water edge)."""
+    """Bright random colours beside a dark band of 8-bit quantisation noise: black and pixels
+    like (0, 1, 0) / 255, whose chromaticity rgb / I is a pure primary (the MUUFL water edge)."""
     rng = np.random.default_rng(4)
     rgb = rng.uniform(0.2, 0.6, (3, 64, 64)).astype(np.float32)
-    rgb[:, :, 40:] = rng.integers(0, 2, (3, 64, 24)) / np.float32(255)
+    one_level = np.eye(4, 3, k=-1, dtype=np.float32) / 255  # black or one primary at 1/255
+    rgb[:, :, 40:] = one_level[rng.integers(0, 4, (64, 24))].transpose(2, 0, 1)
     return rgb
 
 

@@ -41,7 +41,7 @@ def _csv_list(text: str | None, kind: type = str) -> list:
     type=click.FloatRange(min=0.0),
     default=None,
     help="Residual models: mean intensity (white = 1) below which the network sees neutral "
-    "chromaticity instead of quantisation noise [1.5/255 for a new model; --init keeps its own].",
+    "chromaticity instead of quantisation noise [0.5/255 for a new model; --init keeps its own].",
 )
 @click.option(
     "--loss",
