@@ -21,9 +21,10 @@ from training_fixtures import (
 from geohsr.cli.main import cli
 from geohsr.exceptions import TrainingError
 from geohsr.models import create_model
+from geohsr.models.residual import RECOMMENDED_CHROMA_FLOOR
 from geohsr.models.weights import load_weights, read_metadata, save_weights
 from geohsr.training.config import TrainConfig
-from geohsr.training.trainer import Trainer, train
+from geohsr.training.trainer import Trainer, build_model, train
 
 CAVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cave"
 TINY = dict(width=0.125, crop=32, batch_size=2, progress=False, augment=False, lr=3e-3)
@@ -285,9 +286,6 @@ def test_residual_model_trains_resumes_and_exports_a_portable_camera_aware_file(
 
 
 def test_chroma_floor_default_for_new_residual_models_and_kept_from_init(tmp_path):
-    from geohsr.models.residual import RECOMMENDED_CHROMA_FLOOR
-    from geohsr.training.trainer import build_model
-
     new, _ = build_model(_config(tmp_path, [], model="mxr_unet18_rpr"))
     assert new.chroma_floor == pytest.approx(RECOMMENDED_CHROMA_FLOOR)
     assert new.geohsr_config["chroma_floor"] == pytest.approx(RECOMMENDED_CHROMA_FLOOR)

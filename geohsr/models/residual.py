@@ -18,8 +18,8 @@ chromaticity ``(1, 1, 1)`` instead of ``rgb / I``: an 8-bit pixel such as ``(0, 
 would otherwise read as a pure, saturated green, and such quantisation noise next to dark
 water or shadow disturbed the residual of its bright neighbours (``../shared/data/airborne``,
 MUUFL crop: MRAE 0.0585 -> 0.0484 with a floor of 0.5 / 255 added to weights trained without
-one). The dark
-pixel's own residual is scaled by its small ``I``. Weights trained without a floor record 0.
+one). The dark pixel's own residual is scaled by its small ``I``. Weights trained without a
+floor record 0.
 
 With a known camera, each unclipped pixel's spectrum is then projected onto the
 non-negative spectra that render exactly to its RGB (:mod:`geohsr.spectral.metamer`); in eval
@@ -162,6 +162,13 @@ class ResidualSpectralModel(nn.Module):
         self.camera_css.copy_(camera[0])
         self.camera_projector.copy_(projector[0])
         self.camera_known.fill_(True)
+
+    def set_chroma_floor(self, floor: float) -> None:
+        """Use chroma floor ``floor`` (mean intensity, white = 1) and record it in the registry
+        config, which saved weights rebuild the model from and cached exports are keyed by."""
+        self.chroma_floor = float(floor)
+        if hasattr(self, "geohsr_config"):
+            self.geohsr_config["chroma_floor"] = self.chroma_floor
 
     # ------------------------------------------------------------------ forward
     def forward(

@@ -128,8 +128,7 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
         model, meta = create_model(config.model, width=config.width), None
         floor = RECOMMENDED_CHROMA_FLOOR if config.chroma_floor is None else config.chroma_floor
     if isinstance(model, ResidualSpectralModel) and floor is not None:
-        model.chroma_floor = float(floor)
-        model.geohsr_config["chroma_floor"] = float(floor)  # saved weights rebuild it
+        model.set_chroma_floor(floor)
     elif config.chroma_floor is not None:
         raise TrainingError(f"--chroma-floor applies to the *_rpr models, not {config.model}")
     return model, meta
