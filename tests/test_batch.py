@@ -124,6 +124,18 @@ def test_cli_batch_isolates_failures_matches_single_process_and_resumes(
         (out / f"{name}.json").is_file() and (out / f"{name}.qml").is_file() for name in items
     )
 
+    # a rerun with a setting that changes the values redoes the scenes made otherwise
+    retiled = [*command]
+    retiled[retiled.index("64")] = "96"
+    third = CliRunner().invoke(cli, retiled)
+    assert third.exit_code == 0, third.output
+    assert "4 done, 0 skipped, 0 failed" in third.output
+    assert "redid alpha: its earlier output had another tile" in third.output
+    saved = json.loads((out / REPORT_FILENAME).read_text())
+    assert {s["replaced"] for s in saved["scenes"]} == {"tile"}
+    assert xr.open_zarr(out / "alpha.zarr").attrs["tile"] == 96
+    assert "nothing to do" in CliRunner().invoke(cli, retiled).output
+
 
 def test_transient_errors_retry_and_unexpected_errors_fail_only_their_scene(
     tmp_path, weights, monkeypatch

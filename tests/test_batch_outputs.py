@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 from scene_fixtures import gradient_rgb, save_model, write_raster
 
@@ -231,3 +232,29 @@ def test_progress_off_a_terminal_prints_lines_and_no_bars(capsys):
     with BatchProgress(2, bars=True) as progress:
         progress.on_event((0.0, {"scene": "alpha", "done": 3, "total": 10}))
     assert "scenes:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".zarr"])
+def test_changed_settings_name_what_differs_from_a_complete_output(tmp_path, weights, suffix):
+    from dataclasses import replace
+
+    from geohsr.batch.runner import changed_settings, value_settings
+
+    src = write_raster(tmp_path / "in.tif", gradient_rgb(40, 48))
+    out = reconstruct_scene(
+        src, tmp_path / f"out{suffix}", weights=weights, options=OPTIONS, progress=False
+    ).output
+    settings = PredictorSettings.from_options(str(weights), OPTIONS)
+    assert changed_settings(out, value_settings(settings, OPTIONS)) == []
+    other = replace(OPTIONS, overlap=8, dtype="uint16")
+    assert changed_settings(out, value_settings(settings, other)) == ["overlap", "encoding"]
+    model = create_model("scene_test_linear")
+    with torch.no_grad():
+        next(model.parameters()).add_(0.5)  # as if retrained
+    retrained = save_model(model, tmp_path / "new.safetensors")
+    moved = PredictorSettings.from_options(str(retrained), OPTIONS)
+    assert changed_settings(out, value_settings(moved, OPTIONS)) == ["weights_sha256"]
+    (tmp_path / "broken.tif").write_bytes(b"not a cube")
+    assert changed_settings(tmp_path / "broken.tif", value_settings(settings, OPTIONS)) == list(
+        value_settings(settings, OPTIONS)
+    )

@@ -25,7 +25,9 @@ class SceneRecord:
     failed scenes and ``traceback`` the full trace when the error was not a GeoHSRError;
     ``inference`` is the backend and precision that computed a done scene (e.g.
     ``openvino fp32``: the cube's ``inference`` attribute; for a scene split into chunks,
-    what its chunks ran).
+    what its chunks ran); ``replaced`` names the settings (weights_sha256, camera, tile,
+    overlap, encoding) in which the complete output of an earlier run differed, so that this
+    run redid the scene.
     """
 
     scene: str
@@ -38,6 +40,7 @@ class SceneRecord:
     worker: str | None = None
     traceback: str | None = None
     inference: str | None = None
+    replaced: str | None = None
 
 
 @dataclass
@@ -104,12 +107,18 @@ class BatchReport:
         return path
 
     def summary_text(self) -> str:
-        """A few human-readable lines: counts, time, throughput and each failure."""
+        """A few human-readable lines: counts, time, throughput, each scene redone because its
+        earlier output was made with other settings, and each failure."""
         counts = self.counts
         lines = [
             f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed "
             f"in {self.wall_seconds:.1f} s ({self.megapixels_done:.2f} MP, "
             f"{self.megapixels_per_second:.3f} MP/s, {self.n_workers} worker(s))"
+        ]
+        lines += [
+            f"  redid {record.scene}: its earlier output had another {record.replaced}"
+            for record in self.records
+            if record.replaced
         ]
         failed = self.with_status("failed")
         lines += [f"  failed {record.scene}: {record.error}" for record in failed]

@@ -37,10 +37,11 @@ from geohsr.batch.worker import (
 from geohsr.exceptions import GeoHSRError, OutputError
 from geohsr.inference.model_cache import cached_predictor
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
+from geohsr.io.encoding import CubeEncoding
 from geohsr.io.lock import output_lock
 from geohsr.io.output import is_complete_output, make_output_folder
 from geohsr.io.stac import write_collection
-from geohsr.models.weights import resolve_weights
+from geohsr.models.weights import file_sha256, resolve_weights
 
 
 def run_batch(
@@ -70,17 +71,22 @@ def run_batch(
     start = time.perf_counter()
     records: dict[str, SceneRecord] = {}
     pending: list[SceneJob] = []
+    expected = value_settings(predictor, options)
+    replaced: dict[str, list[str]] = {}  # scene -> settings its complete output differs in
     for job in jobs:
         if not overwrite and is_complete_output(job.output):
-            records[job.name] = SceneRecord(
-                job.name,
-                job.scene.location,
-                str(job.output),
-                "skipped",
-                inference=_cube_inference(job.output),
-            )
-        else:
-            pending.append(job)
+            changed = changed_settings(job.output, expected)
+            if not changed:
+                records[job.name] = SceneRecord(
+                    job.name,
+                    job.scene.location,
+                    str(job.output),
+                    "skipped",
+                    inference=_cube_inference(job.output),
+                )
+                continue
+            replaced[job.name] = changed
+        pending.append(job)
 
     giants = [job for job in pending if split_scenes is not None and _larger(job, split_scenes)]
     pending = [job for job in pending if job not in giants]
@@ -96,7 +102,7 @@ def run_batch(
                         reconstruct_scene_task,
                         job,
                         options,
-                        overwrite,
+                        overwrite or job.name in replaced,
                         key=f"geohsr-scene-{job.name}-{uuid.uuid4().hex[:8]}",
                         retries=retries,
                         pure=False,
@@ -105,7 +111,14 @@ def run_batch(
                 }
                 split_runs = [
                     split.submit(
-                        _split_scene, job, cluster, predictor, options, overwrite, retries, progress
+                        _split_scene,
+                        job,
+                        cluster,
+                        predictor,
+                        options,
+                        overwrite or job.name in replaced,
+                        retries,
+                        progress,
                     )
                     for job in giants
                 ]
@@ -120,6 +133,8 @@ def run_batch(
                 split.shutdown(wait=False, cancel_futures=True)  # all done, or interrupted
                 client.unsubscribe_topic(PROGRESS_TOPIC)
 
+    for name, changed in replaced.items():
+        records[name].replaced = ", ".join(changed)
     return BatchReport(
         records=[records[job.name] for job in jobs],
         wall_seconds=time.perf_counter() - start,
@@ -192,16 +207,47 @@ def _split_scene(
     return record
 
 
-def _cube_inference(cube: Path) -> str | None:
-    """The backend and precision a published cube records (None where it cannot say)."""
+def value_settings(predictor: PredictorSettings, options: ReconstructOptions) -> dict[str, str]:
+    """The settings that change an output's values, as its attributes record them: weights
+    (SHA-256), known camera, tile, overlap and encoding."""
+    camera = predictor.camera.name if predictor.camera is not None else ""
+    return {
+        "weights_sha256": file_sha256(resolve_weights(predictor.weights)),
+        "camera": camera,
+        "tile": str(options.tile),
+        "overlap": str(options.overlap),
+        "encoding": CubeEncoding(options.dtype, options.precision_bits).description(),
+    }
+
+
+def changed_settings(cube: Path, expected: dict[str, str]) -> list[str]:
+    """Names of the :func:`value_settings` that complete output ``cube`` records otherwise
+    (all of them when its attributes cannot be read)."""
+    attrs = _cube_attrs(cube)
+    if attrs is None:
+        return list(expected)
+    note = str(attrs.get("camera", ""))
+    recorded = {name: str(attrs.get(name, "")) for name in expected}
+    recorded["camera"] = note.split(" (known)")[0] if " (known)" in note else ""
+    return [name for name, value in expected.items() if recorded[name] != value]
+
+
+def _cube_attrs(cube: Path) -> dict[str, object] | None:
+    """A published cube's attributes, lower-case names (None where they cannot be read)."""
     try:
         if cube.suffix == ".zarr":
             group = zarr.open_group(str(cube), mode="r", use_consolidated=False)
-            return group.attrs.get("inference")
+            return dict(group.attrs)
         with rasterio.open(cube) as dataset:
-            return dataset.tags().get("INFERENCE")
-    except (OSError, ValueError, RasterioError):  # a report field is not worth failing for
+            return {name.lower(): value for name, value in dataset.tags().items()}
+    except (OSError, ValueError, RasterioError):
         return None
+
+
+def _cube_inference(cube: Path) -> str | None:
+    """The backend and precision a published cube records (None where it cannot say)."""
+    inference = (_cube_attrs(cube) or {}).get("inference")
+    return str(inference) if inference is not None else None
 
 
 def batch_reconstruct(
@@ -242,7 +288,11 @@ def batch_reconstruct(
     report_path = Path(out_dir) / REPORT_FILENAME
     make_output_folder(report_path)
     with output_lock(report_path, what=f"the batch output folder {out_dir}"):
-        if not overwrite and all(is_complete_output(job.output) for job in jobs):
+        expected = value_settings(settings, options)
+        if not overwrite and all(
+            is_complete_output(job.output) and not changed_settings(job.output, expected)
+            for job in jobs
+        ):
             return _nothing_to_do(jobs, settings.weights)
         with open_cluster(cluster) as batch_cluster:
             log(f"dask scheduler {batch_cluster.address}, {batch_cluster.n_workers} worker(s)")
