@@ -298,3 +298,18 @@ def test_chroma_floor_default_for_new_residual_models_and_kept_from_init(tmp_pat
     assert set_.chroma_floor == 0.01 and set_.geohsr_config["chroma_floor"] == 0.01
     with pytest.raises(TrainingError, match="chroma-floor"):
         build_model(_config(tmp_path, [], model="mxr_unet18", chroma_floor=0.01))
+
+
+def test_level_input_for_new_models_and_grown_from_init(tmp_path, cubes_dir):
+    new, _ = build_model(_config(tmp_path, [], model="mxr_unet18_rpr", level_input=0.1))
+    assert new.level_input == 0.1 and new.net.mean.shape[1] == 4
+    plain, _ = build_model(_config(tmp_path, [], model="mxr_unet18_rpr"))
+    assert plain.level_input == 0.0 and plain.net.mean.shape[1] == 3
+    old = save_weights(plain, tmp_path / "old.safetensors")
+    common = dict(model="mxr_unet18_rpr", init=str(old), refit_base=True, loss="mrae", steps=4)
+    grown = train(_config(tmp_path, [f"cubes:{cubes_dir}"], level_input=0.1, **common))
+    model, meta = load_weights(grown.weights)
+    assert model.level_input == 0.1 and meta["config"]["level_input"] == 0.1
+    assert model.net.encoder.stem[0][0].weight[:, 3].abs().sum() > 0  # the new channel trained
+    with pytest.raises(TrainingError, match="level-input"):
+        build_model(_config(tmp_path, [], model="mxr_unet18", level_input=0.1))

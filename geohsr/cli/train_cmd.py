@@ -44,6 +44,14 @@ def _csv_list(text: str | None, kind: type = str) -> list:
     "chromaticity instead of quantisation noise [0.5/255 for a new model; --init keeps its own].",
 )
 @click.option(
+    "--level-input",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="Residual models: show the network each pixel's brightness in 8-bit levels (log "
+    "scale), saturating at this intensity (white = 1), e.g. 0.125; --init weights without one "
+    "grow the input channel with zero weights [none for a new model; --init keeps its own].",
+)
+@click.option(
     "--loss",
     type=click.Choice(["perceptual", "mrae", "mse", "l1"]),
     default="perceptual",
@@ -216,6 +224,7 @@ def finetune(**options) -> None:
             init=options["init"],
             freeze_encoder=options["freeze_encoder"],
             chroma_floor=options["chroma_floor"],
+            level_input=options["level_input"],
             loss=options["loss"],
             pixel_weight=options["pixel_weight"],
             pixel_loss=options["pixel_loss"],

@@ -71,9 +71,9 @@ class ResNetEncoder(nn.Module):
         return features
 
 
-def mxresnet_stem(width: float = 1.0) -> tuple[nn.Sequential, int]:
-    """MXResNet stem: three 3x3 conv-BN-Mish, 3 -> 32 (stride 2) -> 64 -> 64 channels."""
-    sizes = [3] + [scale_channels(c, width) for c in (32, 64, 64)]
+def mxresnet_stem(width: float = 1.0, in_channels: int = 3) -> tuple[nn.Sequential, int]:
+    """MXResNet stem: three 3x3 conv-BN-Mish, in_channels -> 32 (stride 2) -> 64 -> 64."""
+    sizes = [in_channels] + [scale_channels(c, width) for c in (32, 64, 64)]
     convs = [
         conv_bn_act(sizes[i], sizes[i + 1], 3, stride=2 if i == 0 else 1, act="mish")
         for i in range(3)
@@ -81,32 +81,37 @@ def mxresnet_stem(width: float = 1.0) -> tuple[nn.Sequential, int]:
     return nn.Sequential(*convs), sizes[-1]
 
 
-def resnet_stem(width: float = 1.0) -> tuple[nn.Sequential, int]:
-    """Classic ResNet stem: one 7x7 stride-2 conv-BN-ReLU, 3 -> 64 channels."""
+def resnet_stem(width: float = 1.0, in_channels: int = 3) -> tuple[nn.Sequential, int]:
+    """Classic ResNet stem: one 7x7 stride-2 conv-BN-ReLU, in_channels -> 64 channels."""
     channels = scale_channels(64, width)
-    return conv_bn_act(3, channels, 7, stride=2, act="relu"), channels
+    return conv_bn_act(in_channels, channels, 7, stride=2, act="relu"), channels
 
 
-def mxresnet18(*, width: float = 1.0) -> ResNetEncoder:
+def mxresnet18(*, width: float = 1.0, in_channels: int = 3) -> ResNetEncoder:
     """MXResNet-18 encoder (BasicBlock [2, 2, 2, 2]); 11,223,456 parameters at width 1."""
-    return ResNetEncoder(*mxresnet_stem(width), BasicBlock, [2, 2, 2, 2], width=width)
+    return ResNetEncoder(*mxresnet_stem(width, in_channels), BasicBlock, [2, 2, 2, 2], width=width)
 
 
-def mxresnet34(*, width: float = 1.0) -> ResNetEncoder:
+def mxresnet34(*, width: float = 1.0, in_channels: int = 3) -> ResNetEncoder:
     """MXResNet-34 encoder (BasicBlock [3, 4, 6, 3]); 21,331,616 parameters at width 1."""
-    return ResNetEncoder(*mxresnet_stem(width), BasicBlock, [3, 4, 6, 3], width=width)
+    return ResNetEncoder(*mxresnet_stem(width, in_channels), BasicBlock, [3, 4, 6, 3], width=width)
 
 
-def mxresnet50(*, width: float = 1.0) -> ResNetEncoder:
+def mxresnet50(*, width: float = 1.0, in_channels: int = 3) -> ResNetEncoder:
     """MXResNet-50 encoder (Bottleneck [3, 4, 6, 3]); 23,554,976 parameters at width 1."""
-    return ResNetEncoder(*mxresnet_stem(width), Bottleneck, [3, 4, 6, 3], width=width)
+    return ResNetEncoder(*mxresnet_stem(width, in_channels), Bottleneck, [3, 4, 6, 3], width=width)
 
 
-def resnet34(*, width: float = 1.0) -> ResNetEncoder:
+def resnet34(*, width: float = 1.0, in_channels: int = 3) -> ResNetEncoder:
     """Plain ResNet-34 encoder (torchvision layout, ReLU, strided 1x1 shortcuts).
 
     The paper's ablation encoder; 21,284,672 parameters at width 1.
     """
     return ResNetEncoder(
-        *resnet_stem(width), BasicBlock, [3, 4, 6, 3], width=width, act="relu", avg_down=False
+        *resnet_stem(width, in_channels),
+        BasicBlock,
+        [3, 4, 6, 3],
+        width=width,
+        act="relu",
+        avg_down=False,
     )

@@ -38,6 +38,9 @@ class TrainConfig:
     #: chroma floor of residual models (None: the --init weights' own, or
     #: RECOMMENDED_CHROMA_FLOOR for a new model)
     chroma_floor: float | None = None
+    #: level input of residual models (intensity where it saturates; None: the --init
+    #: weights' own, or none for a new model; see geohsr.models.residual)
+    level_input: float | None = None
     # loss
     loss: str = "perceptual"
     pixel_weight: float = 100.0

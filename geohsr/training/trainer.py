@@ -64,6 +64,7 @@ from geohsr.training.datasets.augment import Augmentation
 from geohsr.training.datasets.scene import Scene
 from geohsr.training.degradations import RealWorldDegradation
 from geohsr.training.evaluate import evaluate_model
+from geohsr.training.grow import load_grown_state
 from geohsr.training.losses import build_loss
 from geohsr.training.run_log import MetricsLog, plot_loss_curve
 
@@ -121,17 +122,43 @@ def build_degradation(config: TrainConfig) -> RealWorldDegradation | None:
 def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
     """New model from the registry, or the ``init`` weights (with their metadata), with the
     configured chroma floor (residual models; see :mod:`geohsr.models.residual`)."""
+    levels = config.level_input
     if config.init:
         model, meta = load_weights(config.init)
         floor = config.chroma_floor
+        if levels is not None and isinstance(model, ResidualSpectralModel):
+            model = with_level_input(model, levels)
     else:
         model, meta = create_model(config.model, width=config.width), None
+        if levels is not None and isinstance(model, ResidualSpectralModel):
+            model = create_model(config.model, width=config.width, level_input=levels)
         floor = RECOMMENDED_CHROMA_FLOOR if config.chroma_floor is None else config.chroma_floor
-    if isinstance(model, ResidualSpectralModel) and floor is not None:
+    residual = isinstance(model, ResidualSpectralModel)
+    if residual and floor is not None:
         model.set_chroma_floor(floor)
     elif config.chroma_floor is not None:
         raise TrainingError(f"--chroma-floor applies to the *_rpr models, not {config.model}")
+    if levels is not None and not residual:
+        raise TrainingError(f"--level-input applies to the *_rpr models, not {config.model}")
     return model, meta
+
+
+def with_level_input(model: ResidualSpectralModel, level_input: float) -> ResidualSpectralModel:
+    """``model`` with the level input saturating at ``level_input`` (0: none). Weights trained
+    without one grow a fourth input channel with zero weights (:mod:`geohsr.training.grow`),
+    so training starts from exactly what they compute."""
+    if model.level_input == level_input:
+        return model
+    if model.level_input > 0 and level_input > 0:
+        model.set_level_input(level_input)
+        return model
+    if level_input == 0:
+        raise TrainingError("--level-input 0: these weights need their level input")
+    config = {**model.geohsr_config, "level_input": level_input}
+    grown = create_model(model.geohsr_name, **config)
+    load_grown_state(grown, model.state_dict())
+    grown.geohsr_weights = getattr(model, "geohsr_weights", None)
+    return grown.train(model.training)
 
 
 def sample_reference_spectra(
