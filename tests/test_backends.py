@@ -37,9 +37,14 @@ def trained_looking(name: str, seed: int = 0) -> torch.nn.Module:
     """A small model whose every part contributes (attention on; the camera-aware one with
     a fitted base and its residual switched on)."""
     torch.manual_seed(seed)
-    model = (
-        tiny_residual_model(seed=seed) if name.endswith("_rpr") else create_model(name, width=0.125)
-    )
+    if name.endswith("_rpr+levels"):  # with the level input (its fourth channel trained)
+        model = tiny_residual_model(seed=seed, level_input=32 / 255)
+        with torch.no_grad():
+            model.net.encoder.stem[0][0].weight[:, 3].normal_()
+    elif name.endswith("_rpr"):
+        model = tiny_residual_model(seed=seed)
+    else:
+        model = create_model(name, width=0.125)
     with torch.no_grad():
         for param_name, param in model.named_parameters():
             if param_name.endswith("gamma"):
@@ -138,7 +143,7 @@ def test_torch_bf16_autocast_stays_close_to_fp32():
 
 
 @needs_openvino
-@pytest.mark.parametrize("name", ["mxr_unet18", "mxr_unet18_rpr", "rpr2"])
+@pytest.mark.parametrize("name", ["mxr_unet18", "mxr_unet18_rpr", "mxr_unet18_rpr+levels", "rpr2"])
 @pytest.mark.parametrize("shape", [(97, 131), (16, 16)])
 def test_openvino_equals_torch(name, shape):
     model = trained_looking(name)
