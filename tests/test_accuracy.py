@@ -23,6 +23,7 @@ from geohsr.training.accuracy import (
     format_metrics_table,
     image_metrics,
     mrae_reductions,
+    relative_errors_by_level,
     run_accuracy,
     standard_conditions,
 )
@@ -195,3 +196,18 @@ def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path):
     assert "**not met**" in card
     assert file_sha256(path) in card
     assert "None" not in card and "/somewhere" not in card
+
+
+def test_relative_errors_by_level_bins_by_input_brightness():
+    rgb = np.zeros((3, 1, 3), np.float32)
+    rgb[:, 0, 1] = 4 / 255  # 4 levels: the 2-8 bin
+    rgb[:, 0, 2] = 100 / 255  # the 32+ bin
+    target = np.full((31, 1, 3), 0.5, np.float32)
+    target[:, 0, 0] = 0.005  # a black pixel with a dark target: not scored
+    pred = target * np.array([1.0, 1.1, 0.8], np.float32)
+    bands = np.ones(31, bool)
+    bands[30] = False
+    sums = relative_errors_by_level(pred, target, rgb, bands)
+    assert sums.shape == (5, 2)
+    np.testing.assert_allclose(sums[:, 1], [0, 0, 30, 0, 30])
+    np.testing.assert_allclose(sums[:, 0], [0, 0, 3.0, 0, 6.0], rtol=1e-5)

@@ -195,6 +195,36 @@ def image_metrics(
     }
 
 
+#: input-brightness bins of :func:`relative_errors_by_level`: the pixel's mean intensity in
+#: 8-bit levels (white = 255); the first bin is black and one-level noise (the chroma floor)
+LEVEL_EDGES = (0.0, 0.5, 2.0, 8.0, 32.0, 256.0)
+
+
+def relative_errors_by_level(
+    pred: np.ndarray,
+    target: np.ndarray,
+    rgb: np.ndarray,
+    bands: np.ndarray,
+    exposure: float = 1.0,
+    edges: Sequence[float] = LEVEL_EDGES,
+) -> np.ndarray:
+    """``(len(edges) - 1, 2)``: per bin of the input's mean intensity (8-bit levels, bins
+    ``[edges[i], edges[i + 1])``), the sum of ``|pred - target| / target`` over the scored
+    values (bands ``bands``, target >= 0.01 x exposure, as :func:`image_metrics`) and their
+    count; summed over images and divided, the MRAE of that brightness."""
+    levels = rgb.mean(axis=0) * 255.0  # (H, W)
+    which = np.digitize(levels, np.asarray(edges[1:-1]))  # (H, W) bin index
+    p = pred[bands].astype(np.float64) / exposure
+    t = target[bands].astype(np.float64) / exposure
+    scored = t >= BRIGHT_FLOOR
+    relative = np.where(scored, np.abs(p - t) / np.where(scored, t, 1.0), 0.0).sum(axis=0)
+    count = scored.sum(axis=0)
+    sums = np.zeros((len(edges) - 1, 2))
+    np.add.at(sums[:, 0], which.ravel(), relative.ravel())
+    np.add.at(sums[:, 1], which.ravel(), count.ravel())
+    return sums
+
+
 def fit_reference(
     degree: int, spectra: np.ndarray, cameras: Sequence[np.ndarray]
 ) -> PixelRegression:
@@ -216,7 +246,11 @@ def training_pixels(scenes: Sequence[Scene], cache: SceneCache | None = None) ->
     return np.concatenate(parts)
 
 
-def _predict(model: nn.Module, rgb: np.ndarray, css: np.ndarray | None, device: str) -> np.ndarray:
+def predict_with_camera(
+    model: nn.Module, rgb: np.ndarray, css: np.ndarray | None, device: str = "cpu"
+) -> np.ndarray:
+    """``model`` on ``rgb`` ``(3, H, W)`` -> ``(31, H, W)``, told camera ``css`` (normalised
+    ``(3, 31)``, None: unknown) when it is camera-aware; the camera is reset afterwards."""
     set_camera = getattr(model, "set_camera", None)
     if set_camera is not None:
         set_camera(css)
@@ -264,7 +298,7 @@ def run_accuracy(
             images = []
             for image, (rgb, target) in zip(test_sets[condition.domain], renders, strict=True):
                 told = css if condition.camera_known else None
-                pred = _predict(model, rgb, told, device)
+                pred = predict_with_camera(model, rgb, told, device)
                 row = {
                     "name": image.name,
                     **image_metrics(pred, target, image.bands, condition.exposure),
