@@ -238,23 +238,28 @@ def test_progress_off_a_terminal_prints_lines_and_no_bars(capsys):
 def test_changed_settings_name_what_differs_from_a_complete_output(tmp_path, weights, suffix):
     from dataclasses import replace
 
-    from geohsr.batch.runner import changed_settings, value_settings
+    from geohsr.batch.runner import changed_settings, read_cube_attrs, value_settings
 
     src = write_raster(tmp_path / "in.tif", gradient_rgb(40, 48))
     out = reconstruct_scene(
         src, tmp_path / f"out{suffix}", weights=weights, options=OPTIONS, progress=False
     ).output
+    attrs = read_cube_attrs(out)
     settings = PredictorSettings.from_options(str(weights), OPTIONS)
-    assert changed_settings(out, value_settings(settings, OPTIONS)) == []
+    assert changed_settings(attrs, value_settings(settings, OPTIONS)) == []
     other = replace(OPTIONS, overlap=8, dtype="uint16")
-    assert changed_settings(out, value_settings(settings, other)) == ["overlap", "encoding"]
+    assert changed_settings(attrs, value_settings(settings, other)) == ["overlap", "encoding"]
+    camera = replace(OPTIONS, camera="cie1964")  # made without a camera, now with one
+    told = PredictorSettings.from_options(str(weights), camera)
+    assert changed_settings(attrs, value_settings(told, camera)) == ["camera_response"]
     model = create_model("scene_test_linear")
     with torch.no_grad():
         next(model.parameters()).add_(0.5)  # as if retrained
     retrained = save_model(model, tmp_path / "new.safetensors")
     moved = PredictorSettings.from_options(str(retrained), OPTIONS)
-    assert changed_settings(out, value_settings(moved, OPTIONS)) == ["weights_sha256"]
+    assert changed_settings(attrs, value_settings(moved, OPTIONS)) == ["weights_sha256"]
     (tmp_path / "broken.tif").write_bytes(b"not a cube")
-    assert changed_settings(tmp_path / "broken.tif", value_settings(settings, OPTIONS)) == list(
+    assert read_cube_attrs(tmp_path / "broken.tif") is None
+    assert changed_settings(None, value_settings(settings, OPTIONS)) == list(
         value_settings(settings, OPTIONS)
     )

@@ -25,8 +25,8 @@ class SceneRecord:
     failed scenes and ``traceback`` the full trace when the error was not a GeoHSRError;
     ``inference`` is the backend and precision that computed a done scene (e.g.
     ``openvino fp32``: the cube's ``inference`` attribute; for a scene split into chunks,
-    what its chunks ran); ``replaced`` names the settings (weights_sha256, camera, tile,
-    overlap, encoding) in which the complete output of an earlier run differed, so that this
+    what its chunks ran); ``replaced`` names the settings (weights_sha256, camera_response,
+    tile, overlap, encoding) in which the complete output of an earlier run differed, so that this
     run redid the scene.
     """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -37,6 +37,7 @@ from geohsr.batch.worker import (
 from geohsr.exceptions import GeoHSRError, OutputError
 from geohsr.inference.model_cache import cached_predictor
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
+from geohsr.io.cube import camera_response_attrs
 from geohsr.io.encoding import CubeEncoding
 from geohsr.io.lock import output_lock
 from geohsr.io.output import is_complete_output, make_output_folder
@@ -75,14 +76,15 @@ def run_batch(
     replaced: dict[str, list[str]] = {}  # scene -> settings its complete output differs in
     for job in jobs:
         if not overwrite and is_complete_output(job.output):
-            changed = changed_settings(job.output, expected)
+            attrs = read_cube_attrs(job.output)
+            changed = changed_settings(attrs, expected)
             if not changed:
                 records[job.name] = SceneRecord(
                     job.name,
                     job.scene.location,
                     str(job.output),
                     "skipped",
-                    inference=_cube_inference(job.output),
+                    inference=_recorded_inference(attrs),
                 )
                 continue
             replaced[job.name] = changed
@@ -201,7 +203,7 @@ def _split_scene(
     else:
         record.status = "done"
         record.megapixels = result.megapixels
-        record.inference = _cube_inference(result.output)
+        record.inference = _recorded_inference(read_cube_attrs(result.output))
     record.seconds = time.perf_counter() - started
     progress.finished(record)
     return record
@@ -209,30 +211,25 @@ def _split_scene(
 
 def value_settings(predictor: PredictorSettings, options: ReconstructOptions) -> dict[str, str]:
     """The settings that change an output's values, as its attributes record them: weights
-    (SHA-256), known camera, tile, overlap and encoding."""
-    camera = predictor.camera.name if predictor.camera is not None else ""
+    (SHA-256), known camera (its response, empty when unknown), tile, overlap and encoding."""
     return {
         "weights_sha256": file_sha256(resolve_weights(predictor.weights)),
-        "camera": camera,
+        "camera_response": camera_response_attrs(predictor.camera).get("camera_response", ""),
         "tile": str(options.tile),
         "overlap": str(options.overlap),
         "encoding": CubeEncoding(options.dtype, options.precision_bits).description(),
     }
 
 
-def changed_settings(cube: Path, expected: dict[str, str]) -> list[str]:
-    """Names of the :func:`value_settings` that complete output ``cube`` records otherwise
-    (all of them when its attributes cannot be read)."""
-    attrs = _cube_attrs(cube)
+def changed_settings(attrs: Mapping[str, object] | None, expected: dict[str, str]) -> list[str]:
+    """Names of the :func:`value_settings` that a complete output's attributes ``attrs``
+    (:func:`read_cube_attrs`) record otherwise; all of them when they could not be read."""
     if attrs is None:
         return list(expected)
-    note = str(attrs.get("camera", ""))
-    recorded = {name: str(attrs.get(name, "")) for name in expected}
-    recorded["camera"] = note.split(" (known)")[0] if " (known)" in note else ""
-    return [name for name, value in expected.items() if recorded[name] != value]
+    return [name for name, value in expected.items() if str(attrs.get(name, "")) != value]
 
 
-def _cube_attrs(cube: Path) -> dict[str, object] | None:
+def read_cube_attrs(cube: Path) -> dict[str, object] | None:
     """A published cube's attributes, lower-case names (None where they cannot be read)."""
     try:
         if cube.suffix == ".zarr":
@@ -244,9 +241,9 @@ def _cube_attrs(cube: Path) -> dict[str, object] | None:
         return None
 
 
-def _cube_inference(cube: Path) -> str | None:
+def _recorded_inference(attrs: Mapping[str, object] | None) -> str | None:
     """The backend and precision a published cube records (None where it cannot say)."""
-    inference = (_cube_attrs(cube) or {}).get("inference")
+    inference = (attrs or {}).get("inference")
     return str(inference) if inference is not None else None
 
 
@@ -289,11 +286,9 @@ def batch_reconstruct(
     make_output_folder(report_path)
     with output_lock(report_path, what=f"the batch output folder {out_dir}"):
         expected = value_settings(settings, options)
-        if not overwrite and all(
-            is_complete_output(job.output) and not changed_settings(job.output, expected)
-            for job in jobs
-        ):
-            return _nothing_to_do(jobs, settings.weights)
+        recorded = None if overwrite else _all_up_to_date(jobs, expected)
+        if recorded is not None:
+            return _nothing_to_do(jobs, recorded, settings.weights)
         with open_cluster(cluster) as batch_cluster:
             log(f"dask scheduler {batch_cluster.address}, {batch_cluster.n_workers} worker(s)")
             if batch_cluster.dashboard:
@@ -327,8 +322,25 @@ def _write_collection(jobs: Sequence[SceneJob], out_dir: str | Path) -> Path | N
     )
 
 
-def _nothing_to_do(jobs: Sequence[SceneJob], weights: str) -> BatchReport:
-    """The report of a run whose outputs are all complete already: every scene skipped."""
+def _all_up_to_date(
+    jobs: Sequence[SceneJob], expected: dict[str, str]
+) -> list[dict[str, object]] | None:
+    """Every job's output attributes when all outputs are complete and made with the
+    ``expected`` settings, else None (at the first one that is not)."""
+    recorded = []
+    for job in jobs:
+        attrs = read_cube_attrs(job.output) if is_complete_output(job.output) else None
+        if attrs is None or changed_settings(attrs, expected):
+            return None
+        recorded.append(attrs)
+    return recorded
+
+
+def _nothing_to_do(
+    jobs: Sequence[SceneJob], recorded: Sequence[Mapping[str, object]], weights: str
+) -> BatchReport:
+    """The report of a run whose outputs are all complete already (their attributes
+    ``recorded``, in job order): every scene skipped."""
     return BatchReport(
         records=[
             SceneRecord(
@@ -336,9 +348,9 @@ def _nothing_to_do(jobs: Sequence[SceneJob], weights: str) -> BatchReport:
                 job.scene.location,
                 str(job.output),
                 "skipped",
-                inference=_cube_inference(job.output),
+                inference=_recorded_inference(attrs),
             )
-            for job in jobs
+            for job, attrs in zip(jobs, recorded, strict=True)
         ],
         wall_seconds=0.0,
         n_workers=0,

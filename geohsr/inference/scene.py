@@ -34,7 +34,7 @@ from geohsr.inference.predictor import Predictor
 from geohsr.inference.progress import Progress, ProgressArg
 from geohsr.inference.write_behind import WriteBehind
 from geohsr.io.cog_writer import CogCubeWriter
-from geohsr.io.cube import CubeGrid, cube_dataarray, georeference_attrs
+from geohsr.io.cube import CubeGrid, camera_response_attrs, cube_dataarray, georeference_attrs
 from geohsr.io.encoding import CubeEncoding
 from geohsr.io.georef import file_rpcs
 from geohsr.io.lock import output_lock
@@ -116,7 +116,7 @@ def cube_attrs(
         "input_encoding": INPUT_ENCODING_NOTES[options.input_encoding],
         "radiometric_convention": RADIOMETRIC_CONVENTION,
         "camera": _camera_note(model),
-        **_camera_response(predictor),
+        **camera_response_attrs(getattr(predictor, "camera", None)),
         "model": model["model"],
         "model_config": json.dumps(model["model_config"], sort_keys=True),
         "weights": model["weights"],
@@ -154,15 +154,6 @@ def _camera_note(model: dict[str, Any]) -> str:
     if model["camera_aware"]:
         return "unknown (generic base fitted over the training cameras; no projection)"
     return "not used by this model"
-
-
-def _camera_response(predictor: Any) -> dict[str, str]:
-    """The known camera's normalised response as JSON (``camera_response``), else nothing."""
-    camera = getattr(predictor, "camera", None)
-    if camera is None:
-        return {}
-    rows = [[round(float(v), 6) for v in row] for row in camera.normalised]
-    return {"camera_response": json.dumps({"wavelengths_nm": "400-700/10", "css_rgb": rows})}
 
 
 def _prepare_input(

@@ -131,6 +131,16 @@ def pixel_centres(transform: Affine, height: int, width: int) -> tuple[np.ndarra
     return transform.f + transform.e * rows, transform.c + transform.a * cols
 
 
+def camera_response_attrs(camera: Any) -> dict[str, str]:
+    """The ``camera_response`` attribute of a cube made with a known camera (a
+    :class:`~geohsr.spectral.cameras.CameraResponse`): its normalised response as JSON;
+    nothing for ``None`` (camera unknown)."""
+    if camera is None:
+        return {}
+    rows = [[round(float(v), 6) for v in row] for row in camera.normalised]
+    return {"camera_response": json.dumps({"wavelengths_nm": "400-700/10", "css_rgb": rows})}
+
+
 def georeference_attrs(grid: CubeGrid, warp: str | None = None) -> dict[str, str]:
     """What georeference the output carries, as provenance attributes: ``georeference``
     (the kind) and ``georeferenced`` (``yes`` for an affine grid with a CRS, else in words,
