@@ -70,3 +70,18 @@ def test_cuda_graph_shapes_beyond_the_limit_run_eagerly():
         out = predictor.predict(rng.random((2, 3, side, side), dtype=np.float32))
         assert out.shape == (2, 31, side, side) and np.isfinite(out).all()
     assert len(predictor.backend.graphs._captured) == predictor.backend.graphs.MAX_SHAPES
+
+
+def test_cuda_outputs_come_back_in_their_own_pinned_blocks():
+    from geohsr.inference.backends.torch_backend import to_host
+
+    gpu = torch.arange(2 * 31 * 8 * 8, dtype=torch.float32, device="cuda").view(2, 31, 8, 8)
+    first = to_host(gpu)
+    second = to_host(gpu * 2)  # a later call must not overwrite the earlier array
+    np.testing.assert_array_equal(first, gpu.cpu().numpy())
+    np.testing.assert_array_equal(second, 2 * first)
+    assert first.flags.c_contiguous and first.dtype == np.float32
+    predictor = Predictor(tiny_residual_model(), device="cuda", precision="fp32")
+    x = np.random.default_rng(2).random((2, 3, 64, 64), dtype=np.float32) * 0.6
+    a, b = predictor.predict(x), predictor.predict(x[::-1].copy())
+    np.testing.assert_allclose(a[::-1], b, rtol=1e-5, atol=1e-6)  # order follows the input

