@@ -450,3 +450,44 @@ def test_a_resume_that_stopped_just_before_publishing_finishes(tmp_path, rgb, we
     assert result.n_windows == 0 and is_complete_output(out)
     expected = reference(rgb, weights, tmp_path / "reference.zarr")
     np.testing.assert_array_equal(xr.open_zarr(out)["reflectance"].values, expected)
+
+
+# -- --overwrite replaces earlier outputs only ----------------------------------------------
+
+
+def test_the_input_itself_is_never_an_output(tmp_path, rgb, weights):
+    before = rgb.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        result = run("reconstruct", rgb, rgb, "--weights", weights, *TILE, *extra)
+        one_line_error(result, "is the input itself")
+    link = tmp_path / "link.tif"
+    link.symlink_to(rgb)
+    one_line_error(
+        run("reconstruct", rgb, link, "--weights", weights, *TILE, "--overwrite"),
+        "is the input itself",
+    )
+    assert rgb.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["photos.zarr", "docs.tif"])
+def test_overwrite_does_not_delete_a_folder_it_did_not_write(tmp_path, rgb, weights, name):
+    folder = tmp_path / name
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("precious")
+    result = run("reconstruct", rgb, folder, "--weights", weights, *TILE, "--overwrite")
+    one_line_error(result, "will not delete it")
+    assert (folder / "notes.txt").read_text() == "precious" and (folder / "sub").is_dir()
+
+
+def test_overwrite_refuses_a_file_named_like_a_zarr_and_replaces_a_cube(tmp_path, rgb, weights):
+    out = tmp_path / "cube.zarr"
+    out.write_text("not a store")
+    one_line_error(
+        run("reconstruct", rgb, out, "--weights", weights, *TILE, "--overwrite"),
+        "is a file, not a Zarr store",
+    )
+    out.unlink()
+    for _ in range(2):  # the second run replaces the first one's cube
+        result = run("reconstruct", rgb, out, "--weights", weights, *TILE, "--overwrite")
+        assert result.exit_code == 0, result.output
+    assert is_complete_output(out)

@@ -39,6 +39,7 @@ from geohsr.io.encoding import CubeEncoding
 from geohsr.io.georef import file_rpcs
 from geohsr.io.lock import output_lock
 from geohsr.io.output import (
+    check_not_input,
     check_options,
     check_output,
     is_complete_output,
@@ -238,6 +239,7 @@ def reconstruct_scene(
     options = options or ReconstructOptions()
     src, dst = Path(src), Path(dst)
     fmt = check_options(dst, overwrite=overwrite, resume=resume)
+    check_not_input(src, dst)
     make_output_folder(dst)
     with output_lock(dst):  # held from the first check until publish or failure
         check_output(dst, overwrite=overwrite, resume=resume)

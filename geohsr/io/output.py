@@ -124,6 +124,8 @@ def check_output(path: Path, *, overwrite: bool, resume: bool) -> None:
             f"{str(path)!r} already exists; pass --overwrite to replace it or choose "
             "another output name"
         )
+    if overwrite and path.exists():
+        check_replaceable(path, fmt)
     if overwrite or resume:
         return
     left = [p for p in partial_paths(path) if p.exists()]
@@ -134,6 +136,44 @@ def check_output(path: Path, *, overwrite: bool, resume: bool) -> None:
             else "pass --overwrite to start again (.tif output cannot resume)"
         )
         raise OutputError(f"an interrupted run left {left[0]}: {fix}")
+
+
+#: files whose presence makes a folder a Zarr store (v2 group/array metadata, v3)
+ZARR_MARKERS = (".zgroup", ".zarray", ".zattrs", "zarr.json")
+
+
+def check_replaceable(path: Path, fmt: str) -> None:
+    """Refuse to let ``--overwrite`` delete something at ``path`` that is not an output
+    of this format: a folder that is not a Zarr store, or a folder named like a .tif.
+    A file named ``.tif`` or a Zarr store is replaced (the user asked for it)."""
+    if not path.is_dir():
+        if fmt == "zarr":
+            raise OutputError(
+                f"{str(path)!r} is a file, not a Zarr store; --overwrite replaces earlier "
+                "outputs only: move it away or choose another output name"
+            )
+        return
+    if fmt == "zarr" and any((path / marker).is_file() for marker in ZARR_MARKERS):
+        return
+    what = "not a Zarr store" if fmt == "zarr" else "not a GeoTIFF"
+    raise OutputError(
+        f"{str(path)!r} is a folder, {what}; --overwrite replaces earlier outputs only and "
+        "will not delete it: move it away or choose another output name"
+    )
+
+
+def check_not_input(src: Path, dst: Path) -> None:
+    """Refuse an output path that is the input itself (or a link to it): writing there
+    would destroy the input, whatever --overwrite says."""
+    try:
+        same = dst.exists() and src.exists() and os.path.samefile(src, dst)
+    except OSError:
+        same = False
+    if same or src.resolve() == dst.resolve():
+        raise OutputError(
+            f"the output {str(dst)!r} is the input itself; choose another output name "
+            "(e.g. ending in .zarr)"
+        )
 
 
 def remove_partials(path: Path) -> None:
