@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 import torch
 from training_fixtures import (
     smooth_cube,
@@ -203,3 +204,28 @@ def test_user_tiles_reject_16_bit_rgb(tmp_path):
     (scene,) = load_data_specs([f"tiles:{wide},{hs_path}"])
     with pytest.raises(InputError, match="8-bit"):
         SceneCache().get(scene)
+
+
+def test_user_tiles_clip_negative_reflectance(tmp_path):
+    rgb_path, hs_path = write_tile_pair(tmp_path, size=64)
+    with rasterio.open(hs_path, "r+") as dst:  # atmospheric-correction noise below 0
+        values = dst.read()
+        values[:, :4, :4] = -300
+        dst.write(values)
+    (scene,) = load_data_specs([f"tiles:{rgb_path},{hs_path}"])
+    cube = SceneCache().get(scene).cube
+    assert cube.min() == 0.0 and (cube[:, :8, :8] == 0).any()
+
+
+def test_evaluation_pairs_tell_tiles_their_one_known_camera(tmp_path):
+    rgb_path, hs_path = write_tile_pair(tmp_path, size=64)
+    scenes = load_data_specs([f"tiles:{rgb_path},{hs_path}"])
+    (plain,) = evaluation_pairs(scenes, CameraSampler([cie1964()]))
+    assert plain.name == "field" and plain.css is None
+    (known,) = evaluation_pairs(scenes, CameraSampler([cie1964()]), camera_known=True)
+    assert known.name == "field+known"
+    np.testing.assert_array_equal(known.css, cie1964().normalised)
+    np.testing.assert_array_equal(known.rgb, plain.rgb)
+    flat = type(cie1964())("flat", np.full((3, 31), 0.1, np.float32))
+    with pytest.raises(InputError, match="exactly one --camera"):
+        list(evaluation_pairs(scenes, CameraSampler([cie1964(), flat]), camera_known=True))

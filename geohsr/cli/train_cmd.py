@@ -281,13 +281,17 @@ def finetune(**options) -> None:
     "--camera",
     "cameras",
     multiple=True,
-    help=CAMERA_HELP + " Default: the cameras recorded in the weights, else cie1964.",
+    help=CAMERA_HELP
+    + " Renders spectral scenes; data with its own RGB (tiles, NTIRE RGB) is scored as given,"
+    " and with --known-camera this one camera is what took it. Default: the cameras "
+    "recorded in the weights, else cie1964.",
 )
 @click.option("--degrade", is_flag=True, help="Apply real-world degradation to simulated RGB.")
 @click.option(
     "--known-camera",
     is_flag=True,
-    help="Tell camera-aware models the rendering camera (as `reconstruct --camera`).",
+    help="Tell camera-aware models the rendering camera (as `reconstruct --camera`); for "
+    "data with its own RGB, the single --camera given.",
 )
 @click.option(
     "--every-camera",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from geohsr.exceptions import TrainingError
+from geohsr.exceptions import InputError, TrainingError
 from geohsr.spectral import N_BANDS
 from geohsr.training.camera import CameraSampler
 from geohsr.training.datasets.augment import Augmentation, apply_geometry, draw_geometry
@@ -162,7 +162,9 @@ def evaluation_pairs(
     with listed camera ``i % len(camera.cameras)``, or with every listed camera in turn when
     ``every_camera``; then ``degradation`` with a generator seeded by ``(seed, i, camera
     index)`` when given. ``camera_known`` attaches the rendering camera to each rendered pair
-    (camera-aware evaluation; names get a ``+known`` suffix).
+    (camera-aware evaluation; names get a ``+known`` suffix), and the one listed camera to
+    scenes with their own RGB (user tiles, NTIRE RGB): the camera that took them.
+    Raises :class:`InputError` when ``camera_known`` meets such a scene with several cameras.
     """
     cache = cache or SceneCache()
     n_cameras = len(camera.cameras)
@@ -172,7 +174,15 @@ def evaluation_pairs(
         cube = data.cube_window(y, x)
         rgb = data.rgb_window(y, x)
         if rgb is not None:
-            yield EvalPair(scene.name, rgb, cube)
+            if not camera_known:
+                yield EvalPair(scene.name, rgb, cube)
+                continue
+            if n_cameras != 1:
+                raise InputError(
+                    f"{scene.name} carries its own RGB: with --known-camera give exactly one "
+                    f"--camera, the one that took it ({n_cameras} given)"
+                )
+            yield EvalPair(f"{scene.name}+known", rgb, cube, camera.cameras[0].normalised)
             continue
         for k in range(n_cameras) if every_camera else [i % n_cameras]:
             rendered = camera.render_fixed(cube, k)

@@ -2,7 +2,8 @@
 
 The hyperspectral raster may have any band set with wavelengths in its metadata (see
 :mod:`~geohsr.training.datasets.spectral_io`); it is resampled to 400-700 nm / 10 nm (error if
-it does not cover that range). When the two grids differ (CRS, pixel size, extent), the
+it does not cover that range); negative reflectance (noise of the atmospheric correction) is
+clipped to 0, as the model's output is. When the two grids differ (CRS, pixel size, extent), the
 spectra are reprojected onto the RGB grid by georeference (rioxarray ``reproject_match``,
 bilinear), restricted to the overlap of both footprints; pixels without spectra or with RGB
 nodata are marked invalid and training crops avoid them. Non-georeferenced pairs must have the
@@ -80,7 +81,8 @@ def _read_rgb(rgb_path: Path, window: Window) -> tuple[xr.DataArray, np.ndarray]
 
 
 def _read_spectra(hs_path: Path) -> xr.DataArray:
-    """Hyperspectral raster resampled to 31 bands, reflectance float32, NaN where nodata."""
+    """Hyperspectral raster resampled to 31 bands, reflectance float32 >= 0, NaN where
+    nodata."""
     with rasterio.open(hs_path) as src:
         wavelengths = raster_wavelengths(src)
         scale, offset = raster_value_scale(src)
@@ -90,6 +92,7 @@ def _read_spectra(hs_path: Path) -> xr.DataArray:
         )
     grid = rioxarray.open_rasterio(hs_path).isel(band=0, drop=True)
     cube = resample_cube(reflectance, wavelengths)  # (31, H, W)
+    cube = np.where(cube < 0, np.float32(0), cube)  # atmospheric-correction noise; NaN stays
     spectra = xr.DataArray(
         cube, dims=("band", "y", "x"), coords={"band": WAVELENGTHS_NM, "y": grid.y, "x": grid.x}
     )
