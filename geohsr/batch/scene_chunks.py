@@ -33,6 +33,7 @@ from geohsr.inference.scene import (
     reconstruct_scene,
     run_attrs,
 )
+from geohsr.inference.value_range import ValueReport
 from geohsr.io.output import output_errors, output_format
 from geohsr.io.zarr_writer import ZarrCubeWriter
 from geohsr.spectral import N_BANDS
@@ -133,6 +134,7 @@ class ClusterChunks:
             georeference=scene.grid.georeference,
             chunks=len(chunks),
             redundancy=redundancy(grid, chunks),
+            values=ValueReport(rerender_error_max=max(rerender) if rerender else None),
         )
 
     def _job(self, scene: PreparedScene) -> ChunkJob:

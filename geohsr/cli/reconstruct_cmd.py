@@ -7,6 +7,7 @@ import click
 from geohsr.cli.cluster_options import reconstruct_on, scene_cluster_options
 from geohsr.cli.options import options_from_params, reconstruct_options
 from geohsr.cli.progress_output import progress_arg, progress_option
+from geohsr.inference.value_range import value_notes
 
 
 @click.command()
@@ -44,6 +45,8 @@ def reconstruct(
         progress=progress_arg(progress_mode, quiet),
         log=None if quiet else lambda line: click.echo(line, err=True),
     )
+    for line in value_notes(result.values, options.camera):  # even when quiet: a warning
+        click.echo(f"note: {line}", err=True)
     if quiet:
         return
     _, height, width = result.shape

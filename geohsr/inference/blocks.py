@@ -263,6 +263,7 @@ def stream_blocks(
     """Run every block from band ``first_band`` on, in band-major order, and yield
     ``(band_index, block_index, result)`` for bands ``>= emit_from_band``.
 
+    ``read`` may return values outside [0, 1]: each block's input is clipped to it.
     Bands before ``emit_from_band`` are replayed only to rebuild the partial sums they hand
     on (resuming). A thread reads the input two blocks ahead. With the model on a GPU
     (``reconstructor.concurrent``) :data:`READERS_BESIDE_A_GPU` threads read ahead, another
@@ -277,7 +278,8 @@ def stream_blocks(
         return
 
     def read_block(index: tuple[int, int]) -> np.ndarray:
-        return np.asarray(read(*reconstructor.region(*index)), dtype=np.float32)
+        region = np.asarray(read(*reconstructor.region(*index)), dtype=np.float32)
+        return np.clip(region, 0.0, 1.0)  # the model's input range (NaN stays NaN)
 
     def predict_block(index: tuple[int, int], region: Future) -> PredictedBlock:
         return reconstructor.predict_block(*index, region.result())

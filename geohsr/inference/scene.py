@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from geohsr.inference.model_cache import LocalPredictor, PredictorSource, Predic
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
 from geohsr.inference.predictor import Predictor
 from geohsr.inference.progress import Progress, ProgressArg
+from geohsr.inference.value_range import OUTPUT_HIGH, RangeWatch, ValueReport
 from geohsr.inference.write_behind import WriteBehind
 from geohsr.io.cog_writer import CogCubeWriter
 from geohsr.io.cube import CubeGrid, camera_response_attrs, cube_dataarray, georeference_attrs
@@ -81,7 +82,9 @@ class ReconstructResult:
     band written by this run; georeference: what the output carries (``affine``, ``gcps``,
     ``rpcs`` or ``none``; ``None`` when nothing was written); chunks: how many independent
     chunks a cluster run split the scene into (0: one sequential pass) and redundancy:
-    the extra windows their borders cost (0.085 = 8.5 %).
+    the extra windows their borders cost (0.085 = 8.5 %); values: the input and output
+    value ranges this run saw (on a cluster only the re-rendering error), see
+    :func:`~geohsr.inference.value_range.value_notes`.
     """
 
     output: Path
@@ -95,6 +98,7 @@ class ReconstructResult:
     georeference: str | None = None
     chunks: int = 0
     redundancy: float = 0.0
+    values: ValueReport = field(default_factory=ValueReport)
 
 
 def cube_attrs(
@@ -160,7 +164,9 @@ def _camera_note(model: dict[str, Any]) -> str:
 def _prepare_input(
     raw: xr.DataArray, options: ReconstructOptions
 ) -> tuple[xr.DataArray, InputScaling]:
-    """Band selection, scaling and nodata of ``options`` applied to raw imagery."""
+    """Band selection, scaling and nodata of ``options`` applied to raw imagery; values
+    are not clipped to [0, 1] yet (:func:`~geohsr.inference.blocks.stream_blocks` does,
+    after the scene pass has noted what lay outside)."""
     return prepare_rgb(
         raw,
         bands=options.bands,
@@ -168,6 +174,7 @@ def _prepare_input(
         stretch=options.stretch,
         nodata=options.nodata,
         encoding=options.input_encoding,
+        clip=False,
     )
 
 
@@ -375,12 +382,12 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     started = time.perf_counter()
     pixels = 0
     rerender_max: float | None = None
+    inputs, outputs = RangeWatch(), RangeWatch(high=OUTPUT_HIGH)
     resumable = isinstance(writer, ZarrCubeWriter)
     behind = WriteBehind(writer.path, resumable=resumable)
+    read = inputs.watching(dataarray_reader(rgb))
     blocks = (
-        stream_blocks(
-            reconstructor, dataarray_reader(rgb), first_band=first_band, emit_from_band=emit_from
-        )
+        stream_blocks(reconstructor, read, first_band=first_band, emit_from_band=emit_from)
         if left
         else ()
     )
@@ -389,6 +396,7 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
             for i, j, result in blocks:
                 values = result.values
                 behind.submit(writer.write, result.row, result.col, values)
+                outputs.update(values)
                 pixels += values.shape[1] * values.shape[2]
                 if result.rerender_error is not None:
                     rerender_max = max(rerender_max or 0.0, result.rerender_error)
@@ -415,6 +423,7 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
         crs=_crs_string(rgb),
         resumed_from_band=emit_from,
         georeference=grid.georeference,
+        values=ValueReport.from_watches(inputs, outputs, rerender_max),
     )
 
 

@@ -190,6 +190,7 @@ def prepare_rgb(
     nodata: float | None = None,
     encoding: str = "linear",
     resolved: InputScaling | None = None,
+    clip: bool = True,
 ) -> tuple[xr.DataArray, InputScaling]:
     """Raw ``(band, y, x)`` data -> lazy float32 linear RGB in [0, 1] (NaN where masked).
 
@@ -201,7 +202,9 @@ def prepare_rgb(
     default) map them to [0, 1]; ``encoding`` ``srgb`` removes the sRGB curve
     (:mod:`geohsr.spectral.encoding`). Used by both the command line and the accessor.
     ``resolved``: the scaling an earlier call returned for the same file and settings
-    (chunk tasks reuse it instead of computing a stretch again).
+    (chunk tasks reuse it instead of computing a stretch again). ``clip=False`` leaves
+    linear values outside [0, 1] as they are (the scene pass clips each block it reads,
+    after noting what lay outside); the sRGB curve is always applied to clipped values.
     """
     if data.ndim != 3 or "band" not in data.dims:
         raise InputError(
@@ -235,7 +238,9 @@ def prepare_rgb(
     if valid is not None:
         rgb = rgb.where(valid)
     scaling = resolved or input_scaling(rgb, scale=scale, stretch=stretch, dtype=dtype)
-    scaled = ((rgb.astype(np.float32) - scaling.offset) / scaling.divisor).clip(0.0, 1.0)
+    scaled = (rgb.astype(np.float32) - scaling.offset) / scaling.divisor
+    if clip or encoding != "linear":
+        scaled = scaled.clip(0.0, 1.0)
     scaled = scaled.astype(np.float32)
     if encoding != "linear":
         scaled = xr.apply_ufunc(
