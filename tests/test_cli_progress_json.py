@@ -70,3 +70,22 @@ def test_sigterm_raises_terminated_inside_and_restores_the_handler():
         [sys.executable, "-c", SIGTERM_CHECK], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.strip() == "unwound", result.stderr
+
+
+def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from geohsr.cli import reconstruct_cmd
+    from geohsr.cli.main import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reconstruct_cmd, "reconstruct_on", interrupted)
+    src = tmp_path / "in.tif"
+    src.write_bytes(b"")
+    result = CliRunner().invoke(cli, ["reconstruct", str(src), str(tmp_path / "o.zarr")])
+    assert result.exit_code == 130
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: stopped by Ctrl+C; unfinished outputs are not published")
+    assert "--resume" in line and "Aborted" not in result.output

@@ -4,8 +4,8 @@ Subcommands live in their own modules and are imported only when invoked, so
 `geohsr --help` stays fast (no torch import). Any :class:`GeoHSRError`, and a subcommand's
 unknown option or invalid option value, becomes a one-line message on stderr and exit code
 2; warnings become one-line notes or nothing (:mod:`geohsr.cli.notes`). SIGTERM unwinds the
-command like Ctrl+C (locks released, no output published unless it was complete) and exits
-with 143.
+command like Ctrl+C (locks released, no output published unless it was complete); both
+end in one line saying how to go on, and exit with 143 and 130.
 """
 
 from __future__ import annotations
@@ -35,6 +35,14 @@ COMMANDS: dict[str, str] = {
     "sample": "geohsr.cli.sample_cmd:sample",
     "backends": "geohsr.cli.backends_cmd:backends",
 }
+
+
+#: what a stopped command left and how to go on (reconstruct, batch, finetune)
+AFTER_A_STOP = (
+    "unfinished outputs are not published. Rerun with --resume to continue (a .zarr keeps "
+    "its finished rows in DST.partial, finetune its last checkpoint); a .tif starts again "
+    "with --overwrite; batch skips the scenes it finished"
+)
 
 
 class Terminated(BaseException):
@@ -87,8 +95,11 @@ class LazyGroup(click.Group):
             click.echo(f"Error: {err.format_message()} (see `{where} --help`)", err=True)
             ctx.exit(err.exit_code)
         except Terminated:
-            click.echo("Error: stopped by SIGTERM; unfinished outputs are not published", err=True)
+            click.echo(f"Error: stopped by SIGTERM; {AFTER_A_STOP}", err=True)
             ctx.exit(128 + signal.SIGTERM)
+        except KeyboardInterrupt:
+            click.echo(f"\nError: stopped by Ctrl+C; {AFTER_A_STOP}", err=True)
+            ctx.exit(128 + signal.SIGINT)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
