@@ -5,12 +5,15 @@ import json
 
 import numpy as np
 import pytest
+import rasterio
 import xarray as xr
+from affine import Affine
 from click.testing import CliRunner
 from PIL import Image
-from scene_fixtures import gradient_rgb, write_raster
+from scene_fixtures import CRS, gradient_rgb, write_raster
 
 from geohsr.cli.main import cli
+from geohsr.exceptions import InputError
 from geohsr.inference.scene import INPUT_ENCODING_NOTES
 from geohsr.io.read import open_raster, prepare_rgb
 from geohsr.preview import consistency_check, make_preview, open_cube, pick_pixels
@@ -220,3 +223,24 @@ def test_a_warped_cube_opens_its_input_warped_the_same_way():
     assert open_options({"warp": note}) == {"warp": "EPSG:32633"}
     assert open_options({"WARP": "--warp gcps: resampled"}) == {"warp": "gcps"}
     assert open_options({}) == {}
+
+
+def test_an_input_on_another_grid_is_an_input_error(tmp_path):
+    from scene_fixtures import TRANSFORM
+
+    cube = smooth_cube()
+    cube_path = write_raster(tmp_path / "cube.tif", cube)  # 31 bands on the fixtures' grid
+    rgb = render_fixed_gain(cube, cie1964().normalised, 1.0).astype(np.float32)
+    same = write_raster(tmp_path / "same.tif", rgb)
+    assert len(make_preview(cube_path, tmp_path / "ok.png", rgb_path=same)) == 4
+    other_crs = write_raster(tmp_path / "crs.tif", rgb, crs="EPSG:4326")
+    with pytest.raises(InputError, match="EPSG:4326.*give the raster the cube was made from"):
+        make_preview(cube_path, tmp_path / "p.png", rgb_path=other_crs)
+    shifted = tmp_path / "shifted.tif"
+    profile = dict(driver="GTiff", width=50, height=40, count=3, dtype="float32")
+    moved = TRANSFORM * Affine.translation(5, 0)
+    with rasterio.open(shifted, "w", crs=CRS, transform=moved, **profile) as dst:
+        dst.write(rgb)
+    with pytest.raises(InputError, match="another grid"):
+        make_preview(cube_path, tmp_path / "p.png", rgb_path=shifted)
+    assert not (tmp_path / "p.png").exists()

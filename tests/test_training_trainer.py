@@ -107,7 +107,12 @@ def test_resume_continues_the_same_curve(tmp_path, cubes_dir):
 
 def test_export_metadata_init_and_freeze(tmp_path, cubes_dir):
     config = _config(
-        tmp_path, [f"cubes:{cubes_dir}"], steps=4, cameras=["cie1964"], export_name="tiny_cubes"
+        tmp_path,
+        [f"cubes:{cubes_dir}"],
+        steps=4,
+        cameras=["cie1964"],
+        export_name="tiny_cubes",
+        val_scenes=["scene0"],  # a random split would hold out scene2
     )
     result = train(config)
     meta = read_metadata(result.weights)
@@ -132,6 +137,9 @@ def test_export_metadata_init_and_freeze(tmp_path, cubes_dir):
             freeze_encoder=True,
         )
     )
+    # without --val-scenes, the scenes the --init weights held out stay held out
+    assert [s.name for s in frozen.val_scenes] == ["scene0"]
+    assert "scene0" not in [s.name for s in frozen.train_scenes]
     before = {k: v.clone() for k, v in frozen.model.encoder.state_dict().items()}
     outcome = frozen.run()
     after = frozen.model.encoder.state_dict()

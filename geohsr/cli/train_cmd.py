@@ -151,7 +151,12 @@ def _csv_list(text: str | None, kind: type = str) -> list:
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--no-augment", is_flag=True, help="No flips/rotation/zoom.")
 @click.option("--val-fraction", default=0.2, show_default=True)
-@click.option("--val-scenes", default=None, help="Comma-separated validation scene names.")
+@click.option(
+    "--val-scenes",
+    default=None,
+    help="Comma-separated validation scene names [with --init: the scenes those weights "
+    "held out, else a random --val-fraction].",
+)
 @click.option("--steps", type=int, default=None, help="Training steps (or --epochs).")
 @click.option("--epochs", type=int, default=None, help="Epochs (crops covering the data once).")
 @click.option("--lr", default=1e-3, show_default=True, help="Maximum one-cycle learning rate.")

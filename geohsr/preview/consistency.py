@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from geohsr.exceptions import InputError
 from geohsr.io.read import compute, open_raster, prepare_rgb
@@ -124,6 +125,35 @@ def model_input(rgb_path: str | Path, attrs: Mapping[str, Any], step: int) -> np
     raw = open_raster(rgb_path, **open_options(attrs))
     rgb, _ = prepare_rgb(raw, **input_options(attrs))
     return compute(rgb.isel(y=slice(None, None, step), x=slice(None, None, step)))
+
+
+def check_same_grid(cube: xr.DataArray, rgb_path: str | Path) -> None:
+    """Raise :class:`InputError` unless ``rgb_path`` lies on the cube's grid: the same size
+    and, where both are georeferenced, the same CRS and geotransform (to 1e-6 of a pixel).
+    A raster on another grid would show a difference that says nothing about the cube."""
+    raw = open_raster(rgb_path)
+    where = f"--rgb {str(rgb_path)!r}"
+    size = (raw.sizes["x"], raw.sizes["y"])
+    if size != (cube.sizes["x"], cube.sizes["y"]):
+        raise InputError(
+            f"{where} is {size[0]} x {size[1]} pixels but the cube {cube.sizes['x']} x "
+            f"{cube.sizes['y']}; give the raster the cube was made from"
+        )
+    cube_crs, rgb_crs = cube.rio.crs, raw.rio.crs
+    if cube_crs is None or rgb_crs is None:
+        return
+    if cube_crs != rgb_crs:
+        raise InputError(
+            f"{where} is in {rgb_crs.to_string()} but the cube in {cube_crs.to_string()}; "
+            "give the raster the cube was made from"
+        )
+    cube_grid, rgb_grid = cube.rio.transform(), raw.rio.transform()
+    pixel = max(abs(cube_grid.a), abs(cube_grid.e), 1e-12)
+    if not cube_grid.almost_equals(rgb_grid, precision=1e-6 * pixel):
+        raise InputError(
+            f"{where} lies on another grid than the cube (geotransform {tuple(rgb_grid)[:6]} "
+            f"against {tuple(cube_grid)[:6]}); give the raster the cube was made from"
+        )
 
 
 def rerender_difference(

@@ -24,6 +24,7 @@ from geohsr.io.read import compute, open_raster, prepare_rgb
 from geohsr.preview.consistency import (
     Consistency,
     attribute,
+    check_same_grid,
     consistency_check,
     open_options,
     recorded_camera,
@@ -121,6 +122,7 @@ def _panels(
     rendered = (f"cube rendered to RGB ({camera.label})", render_cube(small, camera.normalised))
     if rgb_path is None:
         return [rendered]
+    check_same_grid(cube, rgb_path)
     return [
         ("input RGB", _input_rgb(rgb_path, step, open_options(cube.attrs))),
         rendered,

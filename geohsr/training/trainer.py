@@ -25,6 +25,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from geohsr.models.weights import (
     file_sha256,
     load_weights,
     portable_data_spec,
+    read_metadata,
     resolve_weights,
     save_weights,
 )
@@ -61,6 +63,7 @@ from geohsr.training.datasets import (
     split_scenes,
 )
 from geohsr.training.datasets.augment import Augmentation
+from geohsr.training.datasets.registry import SPATIAL_SPLIT_KINDS
 from geohsr.training.datasets.scene import Scene
 from geohsr.training.degradations import RealWorldDegradation
 from geohsr.training.evaluate import evaluate_model
@@ -212,6 +215,26 @@ def steps_per_epoch(train_area: int, config: TrainConfig) -> int:
     return max(1, math.ceil(train_area / config.crop**2 / config.batch_size))
 
 
+def inherited_val_scenes(init: str | None, scenes: Sequence[Scene]) -> list[str]:
+    """The scenes of ``scenes`` that the ``init`` weights held out (their ``val_scenes``):
+    without ``--val-scenes`` they stay held out, so fine-tuning on the same data never
+    trains on the scenes the starting weights were validated (and benchmarked) on. A random
+    split would: one put four of five held-out CAVE scenes into training."""
+    if not init:
+        return []
+    held_out = {str(name) for name in read_metadata(init).get("val_scenes") or []}
+    if any(s.split == "val" for s in scenes):
+        return []  # the data's own layout names its validation scenes
+    names = [s.name for s in scenes if s.name in held_out and s.kind not in SPATIAL_SPLIT_KINDS]
+    if names:
+        print(
+            f"geohsr: validating on the {len(names)} scenes the --init weights held out "
+            f"({', '.join(names)}); --val-scenes chooses others",
+            file=sys.stderr,
+        )
+    return names
+
+
 class Trainer:
     """One training session; :meth:`run` trains and returns a :class:`TrainResult`."""
 
@@ -221,8 +244,9 @@ class Trainer:
         self.device = select_device(config.device)
         torch.manual_seed(config.seed)
         scenes = load_data_specs(config.data)
+        val_names = config.val_scenes or inherited_val_scenes(config.init, scenes)
         self.train_scenes, self.val_scenes = split_scenes(
-            scenes, val_fraction=config.val_fraction, val_names=config.val_scenes, seed=config.seed
+            scenes, val_fraction=config.val_fraction, val_names=val_names, seed=config.seed
         )
         self.camera = build_camera(config)
         self.degradation = build_degradation(config)
