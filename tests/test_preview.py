@@ -230,14 +230,14 @@ def test_an_input_on_another_grid_is_an_input_error(tmp_path):
 
     cube = smooth_cube()
     cube_path = write_raster(tmp_path / "cube.tif", cube)  # 31 bands on the fixtures' grid
-    rgb = render_fixed_gain(cube, cie1964().normalised, 1.0).astype(np.float32)
+    rgb = np.round(render_fixed_gain(cube, cie1964().normalised, 1.0) * 255).astype(np.uint8)
     same = write_raster(tmp_path / "same.tif", rgb)
     assert len(make_preview(cube_path, tmp_path / "ok.png", rgb_path=same)) == 4
     other_crs = write_raster(tmp_path / "crs.tif", rgb, crs="EPSG:4326")
     with pytest.raises(InputError, match="EPSG:4326.*give the raster the cube was made from"):
         make_preview(cube_path, tmp_path / "p.png", rgb_path=other_crs)
     shifted = tmp_path / "shifted.tif"
-    profile = dict(driver="GTiff", width=50, height=40, count=3, dtype="float32")
+    profile = dict(driver="GTiff", width=50, height=40, count=3, dtype="uint8")
     moved = TRANSFORM * Affine.translation(5, 0)
     with rasterio.open(shifted, "w", crs=CRS, transform=moved, **profile) as dst:
         dst.write(rgb)
