@@ -6,11 +6,14 @@ every network over the best RPR per condition, writes JSON::
     OMP_NUM_THREADS=2 python benchmarks/accuracy.py --out accuracy.json
     python benchmarks/accuracy.py --weights runs/x/mxr_unet18_rpr_cave.safetensors --no-shipped
     python benchmarks/accuracy.py --precisions fp32,bf16,fp16   # accuracy cost of precisions
+    python benchmarks/accuracy.py --backends openvino:bf16,torch:bf16   # as this CPU runs them
 
 ``--precisions`` scores each network with bf16 / fp16 arithmetic emulated (convolution and
 linear weights, inputs and outputs rounded, float32 accumulation: :class:`RoundedPrecision`)
-and prints the relative MRAE change against fp32 per condition: the figures behind
-``--precision auto`` (``geohsr.inference.backends.MEASURED_MRAE_COST``).
+and prints the relative MRAE change against fp32 per condition. ``--backends`` runs the
+network through the real backends at their precisions on this machine (what ``reconstruct``
+computes): the figures behind ``--precision auto``
+(``geohsr.inference.backends.MEASURED_MRAE_COST``).
 """
 
 from __future__ import annotations
@@ -69,7 +72,41 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--precisions", default="fp32", help="comma-separated: fp32, bf16, fp16 (emulated)"
     )
+    parser.add_argument(
+        "--backends",
+        default="",
+        help="comma-separated BACKEND:PRECISION run for real here, e.g. openvino:bf16,torch:bf16",
+    )
     return parser.parse_args()
+
+
+class BackendRun(nn.Module):
+    """``model`` (prepared for inference) run by a real inference backend at a precision,
+    exactly as ``geohsr reconstruct --backend B --precision P`` runs it on this machine:
+    the accuracy cost of what the CPU really computes (OpenVINO may run in reduced
+    precision operations that :class:`RoundedPrecision` keeps in float32). Telling it a
+    camera rebuilds the backend (OpenVINO converts once per camera, then reads its cache)."""
+
+    def __init__(self, model: nn.Module, backend: str, precision: str) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model)
+        self.backend_name, self.precision = backend, precision
+        self._backend = None
+        if hasattr(self.model, "set_camera"):
+            self.set_camera = self._set_camera
+
+    def _set_camera(self, css) -> None:
+        self.model.set_camera(css)
+        self._backend = None
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        from geohsr.inference.backends import make_backend
+
+        if self._backend is None:
+            self._backend = make_backend(
+                self.model, device_type="cpu", backend=self.backend_name, precision=self.precision
+            )
+        return torch.from_numpy(self._backend.forward(rgb.cpu().numpy()))
 
 
 ROUNDED = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -106,13 +143,12 @@ class RoundedPrecision(nn.Module):
 
 
 def precision_costs(report: dict, labels: list[str], precisions: list[str]) -> str:
-    """Table of the relative MRAE change of each reduced precision against fp32."""
+    """Table of the relative MRAE change of each reduced precision (``bf16``, emulated) or
+    backend run (``openvino-bf16``) against the torch fp32 network."""
     lines = ["relative MRAE change against fp32 (accuracy cost of the precision)"]
     for label in labels:
         fp32 = report["results"][label]
         for precision in precisions:
-            if precision == "fp32":
-                continue
             other = report["results"][f"{label}@{precision}"]
             changes = {
                 key: other[key]["mean"]["mrae"] / fp32[key]["mean"]["mrae"] - 1 for key in fp32
@@ -149,12 +185,18 @@ def main() -> None:
     precisions = [p for p in args.precisions.split(",") if p]
     if any(p not in ("fp32", *ROUNDED) for p in precisions):
         sys.exit(f"--precisions: fp32, bf16 or fp16, got {args.precisions!r}")
+    runs = [tuple(b.split(":")) for b in args.backends.split(",") if b]
+    if any(len(run) != 2 for run in runs):
+        sys.exit(f"--backends: BACKEND:PRECISION, comma-separated; got {args.backends!r}")
     networks = list(models)
     for label in networks:
         for precision in precisions:
             if precision != "fp32":
                 wrapped = RoundedPrecision(models[label], ROUNDED[precision])
                 models[f"{label}@{precision}"] = wrapped
+        for backend, precision in runs:
+            models[f"{label}@{backend}-{precision}"] = BackendRun(models[label], backend, precision)
+    variants = [p for p in precisions if p != "fp32"] + [f"{b}-{p}" for b, p in runs]
     wanted = args.scenes.split(",")
     held_out = [c for c in args.cameras.split(",") if c]
     scenes = load_data_specs([args.data])
@@ -196,9 +238,9 @@ def main() -> None:
     print(format_metrics_table(report))
     print()
     print(format_improvement_table(report["reductions"], TARGET_REDUCTION))
-    if len(precisions) > 1 or precisions != ["fp32"]:
+    if variants:
         print()
-        print(precision_costs(report, networks, precisions))
+        print(precision_costs(report, networks, variants))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2))

@@ -21,9 +21,9 @@ import geohsr  # noqa: F401 - registers .hsr
 from geohsr.cli.main import cli
 from geohsr.exceptions import GeoHSRError, InputError, ModelError
 from geohsr.inference import backends
-from geohsr.inference.backends.capabilities import openvino_installed
+from geohsr.inference.backends.capabilities import cpu_has_bf16, openvino_installed
 from geohsr.inference.backends.torch_backend import TorchBackend, channels_first
-from geohsr.inference.export import core_fingerprint
+from geohsr.inference.export import ExportableCore, core_fingerprint, finish
 from geohsr.inference.options import ReconstructOptions
 from geohsr.inference.predictor import Predictor, resolve_camera
 from geohsr.inference.scene import reconstruct_scene
@@ -147,14 +147,44 @@ def test_torch_bf16_autocast_stays_close_to_fp32():
 @pytest.mark.parametrize("shape", [(97, 131), (16, 16)])
 def test_openvino_equals_torch(name, shape):
     model = trained_looking(name)
-    reference = Predictor(model, device="cpu", backend="torch")
-    converted = Predictor(trained_looking(name), device="cpu", backend="openvino")
+    reference = Predictor(model, device="cpu", backend="torch", precision="fp32")
+    converted = Predictor(trained_looking(name), device="cpu", backend="openvino", precision="fp32")
     assert converted.provenance()["backend"] == "openvino"
     x = np.random.default_rng(1).random((3, 3, *shape), dtype=np.float32)
     expected, got = reference.predict(x), converted.predict(x)
     assert got.shape == expected.shape and got.flags["C_CONTIGUOUS"]
     scale = np.abs(expected).max()
     np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * scale)
+
+
+def test_the_exported_core_leaves_the_classical_regression_to_float32_torch():
+    """Compiled backends run the core at reduced precision; the root-polynomial base (and a
+    whole per-pixel regression) must stay outside it: in OpenVINO bf16 it moved outputs of
+    the shipped model by 2 %."""
+    x = torch.rand(2, 3, 32, 64)
+    for name in ("mxr_unet18_rpr", "rpr2"):
+        model = Predictor(trained_looking(name), device="cpu", backend="torch").model
+        core = ExportableCore(model)(x)
+        if name == "rpr2":
+            assert torch.equal(core, x)  # no network: the RGB passes through
+        else:
+            assert torch.equal(core, model.forward_residual_term(x))
+        with torch.no_grad():
+            assert torch.allclose(finish(model, core, x), model(x), atol=1e-5)
+
+
+@needs_openvino
+@pytest.mark.skipif(not cpu_has_bf16(), reason="no bfloat16 arithmetic on this CPU")
+def test_openvino_bf16_of_the_shipped_model_stays_within_half_a_percent():
+    rgb = (gradient_rgb(96, 128).astype(np.float32) / 255 * 0.8)[None]
+    runs = {
+        precision: Predictor.from_weights(
+            "mxr_unet18_rpr_cave", device="cpu", backend="openvino", precision=precision
+        ).predict(rgb)
+        for precision in ("fp32", "bf16")
+    }
+    relative = np.abs(runs["bf16"] - runs["fp32"]).mean() / np.abs(runs["fp32"]).mean()
+    assert 0 < relative < 0.005  # 2 % when the classical base ran in bf16
 
 
 @needs_openvino

@@ -386,14 +386,15 @@ def test_a_corrupt_input_leaves_nothing_that_blocks_the_next_run(tmp_path, weigh
     corrupt.write_bytes(bytes(raw))
     out = tmp_path / f"cube{suffix}"
     result = run("reconstruct", corrupt, out, "--weights", weights, *TILE)
-    one_line_error(result, "corrupt or truncated")
+    line = one_line_error(result, "corrupt or truncated")
+    assert str(corrupt) in line and "See previous exception" not in line
     assert not out.exists()
     if suffix == ".tif":  # cannot resume: the scratch file is removed, a rerun just works
         assert leftovers(out) == []
         result = run("reconstruct", source, out, "--weights", weights, *TILE)
         assert result.exit_code == 0, result.output
-    else:  # a Zarr keeps its finished rows for --resume
-        assert partial_path(out).exists()
+    else:  # a Zarr keeps its finished rows for --resume, and says so
+        assert partial_path(out).exists() and f"stay in {partial_path(out)}" in line
 
 
 # -- item 11: an interrupted run's .partial ------------------------------------------------

@@ -5,9 +5,9 @@ multiple of :data:`~geohsr.models.unet.STRIDE` with no shape-dependent Python lo
 conversion with dynamic batch, height and width serves every tile size. The caller pads
 (:func:`~geohsr.models.unet.pad_to_multiple`), crops, then applies :func:`finish`: the metamer
 projection of camera-aware models, whose Newton refinement works on a data-dependent subset
-of pixels and stays in torch. Padding the RGB instead of the network's input gives the same
-values: the classical base and the chromaticity ``rgb / I`` are per-pixel, so the padded
-chromaticity equals the network's own padding of it.
+of pixels and stays in torch, as does the float32 classical base. Padding the RGB instead
+of the network's input gives the same values: the classical base and the chromaticity
+``rgb / I`` are per-pixel, so the padded chromaticity equals the network's own padding of it.
 """
 
 from __future__ import annotations
@@ -23,12 +23,16 @@ from geohsr.models.residual import ResidualSpectralModel
 from geohsr.models.unet import STRIDE, SpectralUnet, pad_to_multiple
 
 #: bump when the exported graph changes for the same weights (invalidates cached exports)
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: the classical base left the exported graph
 
 
 class ExportableCore(nn.Module):
-    """``(B, 3, H, W)`` float32 RGB, H and W multiples of 32 -> ``(B, 31, H, W)`` float32
-    spectra before :func:`finish`. Wraps a model prepared for inference (eval, folded)."""
+    """``(B, 3, H, W)`` float32 RGB, H and W multiples of 32 -> what :func:`finish` completes:
+    the network's output, ``(B, 31, H, W)`` float32 (for a residual model its term
+    ``gamma * I * U``; per-pixel regressions pass the RGB through). Wraps a model prepared
+    for inference (eval, folded). Only the network is exported: compiled backends run it at
+    reduced precision, while classical regressions stay float32 (bfloat16 rounding of the
+    degree-3 root-polynomial terms moved their outputs by 2 %)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -36,10 +40,10 @@ class ExportableCore(nn.Module):
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         if isinstance(self.model, ResidualSpectralModel):
-            return self.model.forward_unprojected(rgb)
+            return self.model.forward_residual_term(rgb)  # + the float32 base in finish
         if isinstance(self.model, SpectralUnet):
             return self.model.forward_padded(rgb)
-        return self.model(rgb)  # per-pixel models: no shape logic
+        return rgb  # per-pixel regression: no network, all of it float32 in finish
 
 
 def pad_input(rgb: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -52,8 +56,11 @@ def finish(model: nn.Module, spectra: torch.Tensor, rgb: torch.Tensor) -> torch.
     """Eager end of a forward pass: ``spectra`` ``(B, 31, H, W)`` from :class:`ExportableCore`
     (cropped to ``rgb``'s size) -> the model's output for ``rgb`` ``(B, 3, H, W)``."""
     if isinstance(model, ResidualSpectralModel):
-        return model.project_current(spectra, rgb)
-    return spectra
+        return model.project_current(model.current_base(rgb) + spectra.float(), rgb)
+    if isinstance(model, SpectralUnet):
+        return spectra
+    with torch.autocast(rgb.device.type, enabled=False):
+        return model(rgb.float())  # per-pixel regression
 
 
 def core_fingerprint(model: nn.Module) -> str:

@@ -46,6 +46,7 @@ from geohsr.io.output import (
     is_complete_output,
     make_output_folder,
     output_errors,
+    partial_path,
     remove_partials,
 )
 from geohsr.io.read import InputScaling, open_raster, prepare_rgb
@@ -280,10 +281,16 @@ def reconstruct_scene(
                     src, str(src.resolve()), rgb, scaling, grid, options, predictor, writer
                 )
                 result = runner(scene, progress)
-        except InputError:  # unreadable input (corrupt tiles, ...), not an interruption
+        except InputError as err:  # unreadable input (corrupt tiles, ...), not an interruption
+            message = str(err) if str(src) in str(err) else f"{src}: {err}"
             if fmt == "cog":
                 remove_partials(dst)  # a GeoTIFF cannot resume: its scratch file only blocks
-            raise
+            elif partial_path(dst).exists():
+                message += (
+                    f"; the rows finished so far stay in {partial_path(dst)} (--resume "
+                    "continues once the input reads; delete it to start over)"
+                )
+            raise InputError(message) from err
         if options.sidecars:
             write_sidecars(result.output, src)
         return result

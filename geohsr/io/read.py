@@ -359,6 +359,26 @@ def compute(data: xr.DataArray) -> np.ndarray:
     except RasterioError as err:
         source = data.encoding.get("source", "the input")
         raise InputError(
-            f"failed to read {source} ({err}); the file is corrupt or truncated: "
-            "re-download or re-export it"
+            f"failed to read {source} ({gdal_reason(err)}); the file is corrupt or "
+            "truncated: re-download or re-export it (`gdalinfo -checksum` finds bad blocks)"
         ) from err
+
+
+def gdal_reason(err: BaseException) -> str:
+    """What GDAL said about a failed read: rasterio's "Read failed. See previous exception
+    for details." names neither the file nor the cause, which sit in the chained GDAL
+    errors (``__cause__``), e.g. "scene.tif, band 1: IReadBlock failed at X offset 0, Y
+    offset 1: ... ZIPDecode:Decoding error at scanline 0"."""
+    messages: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).strip()
+        if text and "See previous exception" not in text and text not in messages:
+            messages.append(text)
+        current = current.__cause__ or current.__context__
+    if not messages:
+        return str(err)
+    first, root = messages[0], messages[-1]
+    return first if first == root or root in first else f"{first} ... {root}"

@@ -227,9 +227,20 @@ class ResidualSpectralModel(nn.Module):
         multiples of 32 (pad first, e.g. :func:`~geohsr.models.unet.pad_to_multiple`):
         the part that exports to ONNX / OpenVINO with dynamic shapes (no data-dependent
         control flow, as :meth:`SpectralUnet.forward_padded`)."""
+        return self.current_base(rgb) + self.forward_residual_term(rgb)
+
+    def forward_residual_term(self, rgb: torch.Tensor) -> torch.Tensor:
+        """The network's part of :meth:`forward_unprojected`, ``gamma * I * U(rgb / I)``
+        ``(B, 31, H, W)`` for ``rgb`` with H and W multiples of 32: what compiled backends
+        run at reduced precision. The classical base (:meth:`current_base`) stays float32:
+        rounding its degree-3 root-polynomial terms to bfloat16 moved outputs by 2 %."""
+        return self._residual_term(rgb.float().clamp_min(0.0), padded=True)
+
+    def current_base(self, rgb: torch.Tensor) -> torch.Tensor:
+        """The current camera's classical base ``(B, 31, H, W)`` of ``rgb`` ``(B, 3, H, W)``,
+        float32 (per pixel: any size)."""
         rgb = rgb.float().clamp_min(0.0)
-        weight = self.base_weight.expand(rgb.shape[0], -1, -1)
-        return self._unprojected(rgb, weight, padded=True)
+        return self._base(rgb, self.base_weight.expand(rgb.shape[0], -1, -1))
 
     def project_current(self, spectra: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
         """Eval-mode finish of :meth:`forward_unprojected`: spectra ``(B, 31, H, W)`` and
@@ -246,10 +257,17 @@ class ResidualSpectralModel(nn.Module):
     ) -> torch.Tensor:
         """``B(rgb) + gamma * I * U(rgb / I)`` with base weights ``weight`` ``(B, T, 31)``;
         ``padded``: H and W are already multiples of 32."""
-        intensity = rgb.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+        return self._base(rgb, weight) + self._residual_term(rgb, padded)
+
+    def _base(self, rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``B(rgb)`` ``(B, 31, H, W)``: root-polynomial features times ``weight``, float32."""
         with torch.autocast(rgb.device.type, enabled=False):
             feats = root_polynomial_features(rgb.movedim(1, -1), self.exponents)  # (B,H,W,T)
-            base = torch.einsum("bhwt,btl->blhw", feats, weight)  # (B, 31, H, W)
+            return torch.einsum("bhwt,btl->blhw", feats, weight)  # (B, 31, H, W)
+
+    def _residual_term(self, rgb: torch.Tensor, padded: bool) -> torch.Tensor:
+        """``gamma * I * U(rgb / I)`` ``(B, 31, H, W)``."""
+        intensity = rgb.mean(dim=1, keepdim=True)  # (B, 1, H, W)
         chroma = rgb / intensity.clamp_min(MIN_INTENSITY)  # (B, 3, H, W), scale-free
         if self.chroma_floor > 0:  # a constant: traces to one graph
             chroma = torch.where(intensity > self.chroma_floor, chroma, torch.ones_like(chroma))
@@ -257,7 +275,7 @@ class ResidualSpectralModel(nn.Module):
             chroma = torch.cat([chroma, self.level_map(intensity)], dim=1)  # (B, 4, H, W)
         net = self.net.forward_padded if padded else self.net
         residual = net(chroma).float()  # (B, 31, H, W)
-        return base + self.residual_scale * intensity * residual
+        return self.residual_scale * intensity * residual
 
     def _batch_cameras(
         self, css: torch.Tensor, known: torch.Tensor | None
