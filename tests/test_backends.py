@@ -81,6 +81,7 @@ def test_openvino_is_refused_on_cuda(monkeypatch):
 
 
 def test_auto_precision_needs_hardware_and_a_measured_cost_below_one_percent(monkeypatch):
+    monkeypatch.delenv("GEOHSR_PRECISION", raising=False)  # the suite sets fp32
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
     assert backends.resolve_precision("auto", "torch", "cpu") == "fp32"
     with pytest.raises(ModelError, match="not available"):
@@ -95,6 +96,19 @@ def test_auto_precision_needs_hardware_and_a_measured_cost_below_one_percent(mon
     assert backends.resolve_precision("bf16", "torch", "cpu") == "bf16"  # asked for: allowed
     monkeypatch.setitem(backends.MEASURED_MRAE_COST, "fp16", 0.003)
     assert backends.resolve_precision("auto", "torch", "cuda") == "fp16"
+
+
+def test_precision_environment_sets_what_auto_means_where_the_device_runs_it(monkeypatch):
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
+    monkeypatch.setenv("GEOHSR_PRECISION", "FP32")
+    assert backends.resolve_precision("auto", "torch", "cpu") == "fp32"
+    assert backends.resolve_precision("bf16", "torch", "cpu") == "bf16"  # explicit wins
+    monkeypatch.setenv("GEOHSR_PRECISION", "fp16")  # not on this CPU: auto decides
+    assert backends.resolve_precision("auto", "torch", "cpu") == "bf16"
+    assert backends.resolve_precision("auto", "torch", "cuda") == "fp16"
+    monkeypatch.setenv("GEOHSR_PRECISION", "int8")
+    with pytest.raises(ModelError, match="GEOHSR_PRECISION"):
+        backends.resolve_precision("auto", "torch", "cpu")
 
 
 def test_options_reject_unknown_backend_and_precision():
@@ -301,7 +315,9 @@ def test_chunks_from_different_backends_are_never_published_as_one(tmp_path):
         def run(prepared, progress):
             chunks = make_chunks(120, 100, 64)
             for index, chunk in enumerate(chunks):
-                spec = PredictorSpec(str(weights), device="cpu", backend=backends[index % 2])
+                spec = PredictorSpec(
+                    str(weights), device="cpu", backend=backends[index % 2], precision="fp32"
+                )
                 write_chunk(ChunkJob.for_scene(prepared, spec), chunk)
             bands = make_plan(make_grid(120, 100, 64, 16), 1).bands
             prepared.writer.finish_chunks({}, chunks, bands_total=len(bands))

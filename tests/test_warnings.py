@@ -9,6 +9,7 @@ import threading
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from rasterio.errors import NotGeoreferencedWarning
@@ -85,7 +86,10 @@ def test_importing_geohsr_hides_only_rioxarrays_affine_deprecation():
 
 
 def test_cli_normal_run_shows_no_warning_lines(tmp_path):
-    raster = write_raster(tmp_path / "in.tif", gradient_rgb(48, 56))
+    # reflectance-like levels (the full-range gradient's saturated colours rightly get the
+    # note that some bands exceed 1.2)
+    dim = (gradient_rgb(48, 56) * 0.6).astype(np.uint8)
+    raster = write_raster(tmp_path / "in.tif", dim)
     out, png = tmp_path / "cube.tif", tmp_path / "p.png"
     commands = [
         [str(GEOHSR), "reconstruct", str(raster), str(out), "--tile", "64", "--overlap", "16"],

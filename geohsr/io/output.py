@@ -145,7 +145,7 @@ ZARR_MARKERS = (".zgroup", ".zarray", ".zattrs", "zarr.json")
 def check_replaceable(path: Path, fmt: str) -> None:
     """Refuse to let ``--overwrite`` delete something at ``path`` that is not an output
     of this format: a folder that is not a Zarr store, or a folder named like a .tif.
-    A file named ``.tif`` or a Zarr store is replaced (the user asked for it)."""
+    A file named ``.tif``, a Zarr store or an empty folder is replaced (the user asked)."""
     if not path.is_dir():
         if fmt == "zarr":
             raise OutputError(
@@ -155,6 +155,8 @@ def check_replaceable(path: Path, fmt: str) -> None:
         return
     if fmt == "zarr" and any((path / marker).is_file() for marker in ZARR_MARKERS):
         return
+    if not any(path.iterdir()):
+        return  # an empty folder: nothing is lost
     what = "not a Zarr store" if fmt == "zarr" else "not a GeoTIFF"
     raise OutputError(
         f"{str(path)!r} is a folder, {what}; --overwrite replaces earlier outputs only and "

@@ -31,13 +31,16 @@ from geohsr.inference.backends.capabilities import (
 from geohsr.inference.options import BACKENDS, PRECISIONS
 
 #: accuracy cost of each precision: the largest relative MRAE change against fp32 of the
-#: shipped model over the 8 conditions of ``benchmarks/accuracy.py --precisions
-#: fp32,bf16,fp16`` (CAVE held-out and airborne; bf16/fp16 emulated: convolution weights,
-#: inputs and outputs rounded, float32 accumulation). Measured 2026-11-30: bf16 +0.025 %,
-#: fp16 -0.006 % (mean over conditions 0.000 % and -0.001 %)
-MEASURED_MRAE_COST = {"fp32": 0.0, "bf16": 0.00025, "fp16": 0.00006}
+#: shipped model over the 8 conditions of ``benchmarks/accuracy.py`` (CAVE held-out and
+#: airborne). bf16: OpenVINO bf16 run for real on an AVX512-BF16 CPU (``--backends
+#: openvino:bf16``, 2026-12-01): largest -0.286 %, mean -0.011 % (emulated rounding,
+#: ``--precisions fp32,bf16,fp16``, 2026-11-30: +0.025 %); fp16 emulated: -0.006 %
+MEASURED_MRAE_COST = {"fp32": 0.0, "bf16": 0.00286, "fp16": 0.00006}
 #: environment variable choosing what ``auto`` means on CPU (``torch`` or ``openvino``)
 BACKEND_ENV = "GEOHSR_BACKEND"
+#: environment variable choosing what precision ``auto`` means where the device runs it
+#: (e.g. ``fp32`` site-wide for byte-identical cubes on mixed hardware)
+PRECISION_ENV = "GEOHSR_PRECISION"
 #: largest accuracy cost ``--precision auto`` accepts (relative MRAE)
 MAX_AUTO_COST = 0.01
 
@@ -90,6 +93,14 @@ def resolve_precision(precision: str, backend: str, device_type: str) -> str:
     if precision not in PRECISIONS:
         raise ModelError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     hardware = hardware_precisions(backend, device_type)
+    preferred = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if precision == "auto" and preferred and preferred != "auto":
+        if preferred not in PRECISIONS:
+            raise ModelError(
+                f"{PRECISION_ENV}={preferred!r}: choose one of {', '.join(PRECISIONS)}"
+            )
+        if preferred in hardware:  # e.g. fp32 site-wide; fp16 where only CUDA runs it
+            return preferred
     if precision == "auto":
         for candidate in ("fp16", "bf16"):
             cost = MEASURED_MRAE_COST.get(candidate)
