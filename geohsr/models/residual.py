@@ -227,7 +227,8 @@ class ResidualSpectralModel(nn.Module):
         multiples of 32 (pad first, e.g. :func:`~geohsr.models.unet.pad_to_multiple`):
         the part that exports to ONNX / OpenVINO with dynamic shapes (no data-dependent
         control flow, as :meth:`SpectralUnet.forward_padded`)."""
-        return self.current_base(rgb) + self.forward_residual_term(rgb)
+        rgb = rgb.float().clamp_min(0.0)
+        return self._unprojected(rgb, self.base_weight.expand(rgb.shape[0], -1, -1), padded=True)
 
     def forward_residual_term(self, rgb: torch.Tensor) -> torch.Tensor:
         """The network's part of :meth:`forward_unprojected`, ``gamma * I * U(rgb / I)``

@@ -93,15 +93,15 @@ def resolve_precision(precision: str, backend: str, device_type: str) -> str:
     if precision not in PRECISIONS:
         raise ModelError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     hardware = hardware_precisions(backend, device_type)
-    preferred = os.environ.get(PRECISION_ENV, "").strip().lower()
-    if precision == "auto" and preferred and preferred != "auto":
-        if preferred not in PRECISIONS:
-            raise ModelError(
-                f"{PRECISION_ENV}={preferred!r}: choose one of {', '.join(PRECISIONS)}"
-            )
-        if preferred in hardware:  # e.g. fp32 site-wide; fp16 where only CUDA runs it
-            return preferred
     if precision == "auto":
+        preferred = os.environ.get(PRECISION_ENV, "").strip().lower()
+        if preferred and preferred != "auto":
+            if preferred not in PRECISIONS:
+                raise ModelError(
+                    f"{PRECISION_ENV}={preferred!r}: choose one of {', '.join(PRECISIONS)}"
+                )
+            if preferred in hardware:  # e.g. fp32 site-wide; fp16 where only CUDA runs it
+                return preferred
         for candidate in ("fp16", "bf16"):
             cost = MEASURED_MRAE_COST.get(candidate)
             if candidate in hardware and cost is not None and cost < MAX_AUTO_COST:
