@@ -90,3 +90,18 @@ def test_info_summary_names_cameras_without_their_tables(tmp_path):
     assert "cameras: 1: cie1964" in output and "css_rgb" not in output
     assert "train_scenes: 2: a_ms, b_ms" in output and "validation: mrae 0.25" in output
     assert "css_rgb" in CliRunner().invoke(cli, ["info", "--json", str(path)]).output
+
+
+def test_models_gives_shipped_weights_their_own_parameter_count(tmp_path, monkeypatch):
+    from geohsr.models.catalog import count_parameters
+
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    half = create_model("mxr_unet18_rpr", width=0.5)
+    save_weights(half, shipped / "half.safetensors", {})
+    monkeypatch.setenv("GEOHSR_PRETRAINED_DIR", str(shipped))
+    result = CliRunner().invoke(cli, ["models"])
+    row = next(line for line in result.output.splitlines() if line.startswith("mxr_unet18_rpr "))
+    counted = sum(p.numel() for p in half.parameters())
+    assert counted == count_parameters("mxr_unet18_rpr", width=0.5) < 31_355_147 / 3
+    assert f"half ({counted:,} parameters)" in row and "31,355,147" in row

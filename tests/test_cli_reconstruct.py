@@ -205,3 +205,26 @@ def test_usage_mistakes_are_one_line_errors(args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], lines
     assert "--help" in lines[0]
+
+
+@pytest.mark.parametrize("suffix", ["zarr", "tif"])
+def test_info_summarises_a_cube_and_names_an_unfinished_one(tmp_path, rgb, weights, suffix):
+    out = tmp_path / f"cube.{suffix}"
+    assert run("reconstruct", rgb, out, "--weights", weights, *FAST).exit_code == 0
+    result = run("info", out)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "size: 31 bands x 90 x 80 pixels, float32" in lines
+    assert "wavelengths: 400..700 nm step 10" in lines and "complete: yes" in lines
+    assert "crs: EPSG:32633" in lines and "pixel size: 10 x 10" in lines
+    assert "model: scene_test_linear" in lines and "weights: t.safetensors" in lines
+    assert any(line.startswith("inference: torch fp32") for line in lines)
+    as_json = __import__("json").loads(run("info", "--json", out).stdout)
+    assert as_json["model"] == "scene_test_linear"
+    # an interrupted run: only the .partial exists
+    out.rename(tmp_path / f"cube.{suffix}.partial")
+    assert_one_line_error(run("info", out), r"not finished.*--resume")
+
+
+def test_info_on_a_raster_that_is_not_a_cube_says_so(tmp_path, rgb):
+    assert_one_line_error(run("info", rgb), r"3 bands, not a 31-band")

@@ -1,22 +1,29 @@
-"""`geohsr models` (the registry), `geohsr info WEIGHTS` (a weights file's metadata) and
+"""`geohsr models` (the registry), `geohsr info PATH` (a weights file's metadata or a cube's
+summary) and
 `geohsr convert SRC DST` (re-save weights, e.g. as float16 for shipping)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 
 @click.command()
 def models() -> None:
-    """List the registered models: parameters and shipped weights."""
+    """List the registered models: parameters (default configuration) and shipped weights
+    (with their own parameter count when they were trained at another configuration, e.g.
+    half width)."""
     from geohsr.models.catalog import model_catalog
 
-    rows = [
-        (entry.name, f"{entry.parameters:,}", ", ".join(entry.shipped_weights) or "no")
-        for entry in model_catalog()
-    ]
+    rows = []
+    for entry in model_catalog():
+        shipped = [
+            name if count == entry.parameters else f"{name} ({count:,} parameters)"
+            for name, count in entry.shipped_weights.items()
+        ]
+        rows.append((entry.name, f"{entry.parameters:,}", ", ".join(shipped) or "no"))
     header = ("model", "parameters", "shipped weights")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -24,14 +31,27 @@ def models() -> None:
 
 
 @click.command()
-@click.argument("weights")
+@click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
-def info(weights: str, as_json: bool) -> None:
-    """Print the metadata of WEIGHTS (a .safetensors path or a shipped weights name)."""
+def info(path: str, as_json: bool) -> None:
+    """Print what PATH is: the metadata of weights (a .safetensors path or a shipped weights
+    name), or the size, georeference and provenance of a geohsr cube (.zarr or .tif)."""
+    from geohsr.io.output import FORMATS
+
+    if Path(path).suffix.lower() in FORMATS:
+        from geohsr.io.cube_reader import cube_summary
+
+        rows = cube_summary(path)
+        if as_json:
+            click.echo(json.dumps(dict(rows), indent=2))
+            return
+        for key, value in rows:
+            click.echo(f"{key}: {value}")
+        return
     from geohsr.models.weights import file_sha256, read_metadata, resolve_weights
 
-    path = resolve_weights(weights)
-    meta = {"file": str(path), "sha256": file_sha256(path), **read_metadata(path)}
+    weights = resolve_weights(path)
+    meta = {"file": str(weights), "sha256": file_sha256(weights), **read_metadata(weights)}
     if as_json:
         click.echo(json.dumps(meta, indent=2))
         return

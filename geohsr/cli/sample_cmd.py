@@ -24,9 +24,9 @@ def sample(cube: str, points: str, out_csv: str, crs: str | None, layer: str | N
     keeps every point's columns and adds col, row (the cube pixel, 0-based) and nm_400 ...
     nm_700 (the cube's values; empty outside the cube or at nodata), one row per point.
     """
+    from geohsr.io.cube_reader import open_cube
     from geohsr.io.points import parse_crs, read_points
     from geohsr.io.sampling import sample_spectra, write_spectra_csv
-    from geohsr.preview.figure import open_cube
 
     table = read_points(points, layer=layer)
     points_crs = parse_crs(crs) if crs else table.crs

@@ -30,11 +30,13 @@ BUILTIN_PARAMETERS: dict[str, int] = {
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One registered model: its name, parameter count and shipped weights names."""
+    """One registered model: its name, parameter count at its default configuration, and
+    its shipped weights: name -> parameter count at the configuration they were trained
+    with (e.g. ``width`` 0.5)."""
 
     name: str
     parameters: int
-    shipped_weights: tuple[str, ...]
+    shipped_weights: dict[str, int]
 
 
 def count_parameters(name: str, **overrides: object) -> int:
@@ -51,15 +53,17 @@ def count_parameters(name: str, **overrides: object) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def shipped_weights_by_model() -> dict[str, list[str]]:
-    """Model name -> names of the shipped weights files made for it (unreadable files skipped)."""
-    by_model: dict[str, list[str]] = {}
+def shipped_weights_by_model() -> dict[str, dict[str, dict]]:
+    """Model name -> {shipped weights name: its model configuration} (unreadable files
+    skipped)."""
+    by_model: dict[str, dict[str, dict]] = {}
     for path in sorted(pretrained_dir().glob(f"*{SHIPPED_SUFFIX}")):
         try:
-            model_name = read_header_metadata(path).get("model")
+            meta = read_header_metadata(path)
         except WeightsError:
             continue
-        by_model.setdefault(str(model_name), []).append(path.stem)
+        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        by_model.setdefault(str(meta.get("model")), {})[path.stem] = config
     return by_model
 
 
@@ -78,7 +82,11 @@ def registered_parameters() -> dict[str, int]:
 def model_catalog() -> list[CatalogEntry]:
     """One :class:`CatalogEntry` per registered model, sorted by name."""
     shipped = shipped_weights_by_model()
-    return [
-        CatalogEntry(name, parameters, tuple(shipped.get(name, ())))
-        for name, parameters in sorted(registered_parameters().items())
-    ]
+    entries = []
+    for name, parameters in sorted(registered_parameters().items()):
+        weights = {
+            stem: count_parameters(name, **config) if config else parameters
+            for stem, config in shipped.get(name, {}).items()
+        }
+        entries.append(CatalogEntry(name, parameters, weights))
+    return entries

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rioxarray
 import xarray as xr
 from matplotlib import colormaps
 from matplotlib.axes import Axes
@@ -18,8 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from geohsr.exceptions import InputError
-from geohsr.io.cube import CUBE_VARIABLE
-from geohsr.io.output import output_format
+from geohsr.io.cube_reader import open_cube
 from geohsr.io.read import compute, open_raster, prepare_rgb
 from geohsr.preview.consistency import (
     Consistency,
@@ -38,25 +36,6 @@ PREVIEW_SIZE = 600
 NODATA_GREY = 0.85
 #: marker of the n-th pixel, on the images and on its spectrum
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-
-
-def open_cube(path: str | Path) -> xr.DataArray:
-    """A geohsr cube (``.zarr`` or ``.tif``) as a lazy ``(wavelength, y, x)`` array,
-    reflectance float (NaN = nodata)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"cube {str(path)!r} not found; check the path")
-    if output_format(path) == "zarr":
-        dataset = xr.open_zarr(path, decode_coords="all")
-        cube = dataset[CUBE_VARIABLE]
-        cube.attrs.update(dataset.attrs)  # provenance lives on the group
-        return cube
-    data = rioxarray.open_rasterio(
-        path, chunks={"band": -1, "y": 512, "x": 512}, masked=True, mask_and_scale=True
-    )
-    if data.sizes["band"] != len(WAVELENGTHS_NM):
-        raise InputError(f"{str(path)!r} has {data.sizes['band']} bands, not a 31-band cube")
-    return data.rename(band="wavelength").assign_coords(wavelength=WAVELENGTHS_NM)
 
 
 def render_cube(cube: np.ndarray, css: np.ndarray | None = None) -> np.ndarray:

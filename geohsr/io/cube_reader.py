@@ -1,0 +1,90 @@
+"""Reading finished geohsr cubes back: the lazy array and a readable summary.
+
+Used by ``geohsr preview``, ``geohsr sample`` and ``geohsr info CUBE``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import rioxarray
+import xarray as xr
+
+from geohsr.exceptions import InputError
+from geohsr.io.cube import COMPLETE_ATTR, COMPLETE_TAG, CUBE_VARIABLE
+from geohsr.io.output import is_complete_output, output_format, partial_path
+from geohsr.spectral import WAVELENGTHS_NM
+
+#: raster attributes that are GDAL / CF bookkeeping, not geohsr provenance
+_NOT_PROVENANCE = {
+    "area_or_point",
+    "_fillvalue",
+    "scale_factor",
+    "add_offset",
+    "long_name",
+    "wavelength",
+    "wavelength_units",
+    "units",
+    "grid_mapping",
+    "geohsr_fingerprint",
+    "geohsr_bands_done",
+    COMPLETE_ATTR,
+    COMPLETE_TAG.lower(),
+}
+
+
+def open_cube(path: str | Path) -> xr.DataArray:
+    """A geohsr cube (``.zarr`` or ``.tif``) as a lazy ``(wavelength, y, x)`` array,
+    reflectance float (NaN = nodata). Raises :class:`InputError` when it is missing or
+    is not a 31-band cube."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"cube {str(path)!r} not found; check the path")
+    if output_format(path) == "zarr":
+        dataset = xr.open_zarr(path, decode_coords="all")
+        if CUBE_VARIABLE not in dataset:
+            raise InputError(f"{str(path)!r} is a Zarr store without a {CUBE_VARIABLE!r} cube")
+        cube = dataset[CUBE_VARIABLE]
+        cube.attrs.update(dataset.attrs)  # provenance lives on the group
+        return cube
+    data = rioxarray.open_rasterio(
+        path, chunks={"band": -1, "y": 512, "x": 512}, masked=True, mask_and_scale=True
+    )
+    if data.sizes["band"] != len(WAVELENGTHS_NM):
+        raise InputError(f"{str(path)!r} has {data.sizes['band']} bands, not a 31-band cube")
+    return data.rename(band="wavelength").assign_coords(wavelength=WAVELENGTHS_NM)
+
+
+def cube_summary(path: str | Path) -> list[tuple[str, str]]:
+    """Readable ``(key, value)`` lines about the cube at ``path``: size, wavelengths,
+    georeference, whether it is complete, and the provenance it records (model, weights,
+    inference, input scaling, camera ...). Reads headers only."""
+    path = Path(path)
+    if not path.exists() and partial_path(path).exists():
+        raise InputError(
+            f"{str(path)!r} is not finished: {partial_path(path).name} holds an interrupted "
+            "run; finish it with geohsr reconstruct ... --resume"
+        )
+    cube = open_cube(path)
+    bands, height, width = (cube.sizes[d] for d in ("wavelength", "y", "x"))
+    nm = [int(round(float(v))) for v in cube["wavelength"].values]
+    rows = [
+        ("file", str(path)),
+        ("format", "Zarr" if output_format(path) == "zarr" else "GeoTIFF"),
+        ("size", f"{bands} bands x {height} x {width} pixels, {cube.dtype}"),
+        ("wavelengths", f"{nm[0]}..{nm[-1]} nm step {nm[1] - nm[0]}" if len(nm) > 1 else str(nm)),
+        ("complete", "yes" if is_complete_output(path) else "no (an interrupted write?)"),
+    ]
+    crs = cube.rio.crs
+    rows.append(("crs", crs.to_string() if crs else "none"))
+    if crs is not None or cube.rio.transform() != cube.rio.transform().identity():
+        transform = cube.rio.transform()
+        rows.append(("pixel size", f"{transform.a:g} x {-transform.e:g}"))
+        rows.append(("bounds", ", ".join(f"{v:.10g}" for v in cube.rio.bounds())))
+    for key, value in cube.attrs.items():
+        name = key.lower()
+        if name in _NOT_PROVENANCE or name.startswith(("spatial:", "proj:", "_")):
+            continue
+        if isinstance(value, str | int | float):
+            rows.append((name, str(value)))
+    return rows
