@@ -16,12 +16,45 @@ process loads the model once. torch is imported only when ``reconstruct`` runs.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
 import xarray as xr
 
-from geohsr.exceptions import InputError
+from geohsr.exceptions import GeoHSRError, InputError
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
+
+#: a command-line option in a message, with its value when it has one: ``--scale 65535``,
+#: ``--bands R,G,B``, ``--stretch 2,98``, ``--warp EPSG:32633``, ``--camera cie1964``
+_CLI_OPTION = re.compile(r"--([a-z][a-z0-9-]*)(?: ((?:[A-Za-z0-9_.:+/-]+,)*[A-Za-z0-9_.:+/-]+))?")
+
+
+def keyword_message(message: str) -> str:
+    """``message`` with the command-line options that are :class:`ReconstructOptions`
+    keywords written as the accessor takes them: ``--scale 65535`` -> ``scale=65535``,
+    ``--bands R,G,B`` -> ``bands=(R, G, B)``, ``--camera cie1964`` -> ``camera='cie1964'``.
+    Placeholders in capitals (``DIVISOR``, ``CRS``) stay bare; other options stay as
+    they are."""
+    keywords = {f.name for f in dataclasses.fields(ReconstructOptions)}
+
+    def keyword(match: re.Match) -> str:
+        name, value = match.group(1).replace("-", "_"), match.group(2)
+        if name not in keywords:
+            return match.group(0)
+        if value is None:
+            return name
+        parts = [_python_value(part) for part in value.split(",")]
+        return f"{name}={parts[0]}" if len(parts) == 1 else f"{name}=({', '.join(parts)})"
+
+    return _CLI_OPTION.sub(keyword, message)
+
+
+def _python_value(text: str) -> str:
+    """A value as Python source: numbers and capitalised placeholders bare, else quoted."""
+    if re.fullmatch(r"[+-]?\d+(\.\d*)?", text) or re.fullmatch(r"[A-Z][A-Z_]*", text):
+        return text
+    return repr(text)
 
 
 def private_copy(model: Any) -> Any:
@@ -73,12 +106,18 @@ def _predictor(model: Any, options: ReconstructOptions):
 def _reconstruct(data: xr.DataArray, model: Any, kwargs: dict[str, Any]) -> xr.DataArray:
     from geohsr.inference.scene import reconstruct_dataarray
 
-    options = ReconstructOptions(**kwargs)
-    source = str(data.encoding.get("source", data.name or "(in-memory DataArray)"))
-    predictor, model_source = _predictor(model, options)
-    return reconstruct_dataarray(
-        data, predictor=predictor, options=options, source=source, model_source=model_source
-    )
+    try:
+        options = ReconstructOptions(**kwargs)
+        source = str(data.encoding.get("source", data.name or "(in-memory DataArray)"))
+        predictor, model_source = _predictor(model, options)
+        return reconstruct_dataarray(
+            data, predictor=predictor, options=options, source=source, model_source=model_source
+        )
+    except GeoHSRError as error:  # the library's messages name command-line options
+        translated = keyword_message(str(error))
+        if translated == str(error):
+            raise
+        raise type(error)(translated) from error
 
 
 @xr.register_dataarray_accessor("hsr")

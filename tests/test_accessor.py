@@ -93,9 +93,18 @@ def test_dataset_without_a_clear_image_variable_is_an_input_error():
         ds.hsr.reconstruct(model="unused")
 
 
-def test_accessor_errors_like_the_cli():
-    four_bands = xr.DataArray(np.zeros((4, 8, 8), np.uint8), dims=("band", "y", "x"))
-    with pytest.raises(InputError, match="--bands"):
-        four_bands.hsr.reconstruct(
-            model=Predictor(create_model("scene_test_constant"), device="cpu"), **SETTINGS
-        )
+def test_accessor_errors_name_keywords_not_command_line_options():
+    from geohsr.accessor import keyword_message
+
+    model = Predictor(create_model("scene_test_constant"), device="cpu")
+    four = xr.DataArray(np.zeros((4, 8, 8), np.uint8), dims=("band", "y", "x"))
+    with pytest.raises(InputError, match=r"choose them with bands=\(R, G, B\)") as caught:
+        four.hsr.reconstruct(model=model, **SETTINGS)
+    assert "--bands" not in str(caught.value)
+    floats = xr.DataArray(np.zeros((3, 8, 8), np.float32), dims=("band", "y", "x"))
+    with pytest.raises(InputError, match=r"scale=1 for floats") as caught:
+        floats.hsr.reconstruct(model=model, **SETTINGS)
+    assert "stretch=(2, 98)" in str(caught.value) and "--" not in str(caught.value)
+    assert keyword_message("use --warp EPSG:32633, --camera cie1964 or --resume") == (
+        "use warp='EPSG:32633', camera='cie1964' or --resume"  # --resume: CLI only
+    )

@@ -228,3 +228,11 @@ def test_info_summarises_a_cube_and_names_an_unfinished_one(tmp_path, rgb, weigh
 
 def test_info_on_a_raster_that_is_not_a_cube_says_so(tmp_path, rgb):
     assert_one_line_error(run("info", rgb), r"3 bands, not a 31-band")
+
+
+def test_resume_of_a_finished_cube_says_it_is_complete(tmp_path, rgb, weights):
+    out = tmp_path / "cube.zarr"
+    assert run("reconstruct", rgb, out, "--weights", weights, *FAST).exit_code == 0
+    result = run("reconstruct", rgb, out, "--weights", weights, *FAST[:-1], "--resume")
+    assert result.exit_code == 0, result.output
+    assert "is already complete" in result.stdout and "windows" not in result.stdout

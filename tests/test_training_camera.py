@@ -160,3 +160,9 @@ def test_real_world_degradation_changes_image_deterministically():
     np.testing.assert_array_equal(a, b)
     assert a.shape == rgb.shape and 0 <= a.min() and a.max() <= 1
     assert np.abs(a - rgb).mean() > 1e-3
+
+
+def test_a_camera_name_without_the_database_says_how_to_point_to_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOHSR_CAMERA_SENSITIVITIES", str(tmp_path / "missing.npz"))
+    with pytest.raises(InputError, match="set GEOHSR_CAMERA_SENSITIVITIES to your copy of"):
+        resolve_cameras(["Nikon D5100"])

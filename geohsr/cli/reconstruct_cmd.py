@@ -49,6 +49,9 @@ def reconstruct(
         click.echo(f"note: {line}", err=True)
     if quiet:
         return
+    if result.already_complete:
+        click.echo(f"{result.output} is already complete (same input and settings): nothing to do")
+        return
     _, height, width = result.shape
     click.echo(
         f"wrote {result.output}: 31 x {height} x {width} ({result.megapixels:.2f} MP), "

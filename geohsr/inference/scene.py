@@ -85,7 +85,8 @@ class ReconstructResult:
     chunks a cluster run split the scene into (0: one sequential pass) and redundancy:
     the extra windows their borders cost (0.085 = 8.5 %); values: the input and output
     value ranges this run saw (on a cluster only the re-rendering error), see
-    :func:`~geohsr.inference.value_range.value_notes`.
+    :func:`~geohsr.inference.value_range.value_notes`; already_complete: ``resume`` found
+    the output finished by an earlier run of the same settings and wrote nothing.
     """
 
     output: Path
@@ -100,6 +101,7 @@ class ReconstructResult:
     chunks: int = 0
     redundancy: float = 0.0
     values: ValueReport = field(default_factory=ValueReport)
+    already_complete: bool = False
 
 
 def cube_attrs(
@@ -319,6 +321,7 @@ def _already_complete(dst: Path, rgb: xr.DataArray) -> ReconstructResult:
         megapixels=rgb.shape[1] * rgb.shape[2] / 1e6,
         megapixels_per_s=0.0,
         crs=_crs_string(rgb),
+        already_complete=True,
     )
 
 

@@ -263,7 +263,12 @@ def _jiang28_by_name(spec: str, known: Sequence[CameraResponse]) -> CameraRespon
     if spec.lower() in database:
         return database[spec.lower()]
     names = sorted({c.name for c in known} | {c.name for c in database.values()})
-    where = "" if database else f" (the 28-camera database {path} is not available)"
+    where = (
+        ""
+        if database
+        else f" (the 28-camera database {path} is not available: set "
+        f"GEOHSR_CAMERA_SENSITIVITIES to your copy of {JIANG28_FILE})"
+    )
     raise InputError(
         f"unknown camera {spec!r}{where}; use cie1964, a CSV file (wavelength,r,g,b) or one "
         f"of: {', '.join(names) or '(none)'}"
