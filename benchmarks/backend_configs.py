@@ -20,9 +20,12 @@ def backend_configs(device_type: str) -> tuple[list[tuple[str, str]], list[str]]
             skipped.append('openvino: not installed (pip install "geohsr[openvino]")')
             continue
         hardware = hardware_precisions(backend, device_type)
-        for precision in ("fp32", "bf16", "fp16"):
+        for precision in ("fp32", "bf16", "fp16", "int8"):
             if precision in hardware:
                 configs.append((backend, precision))
+            elif precision == "int8":
+                if backend == "openvino":
+                    skipped.append('openvino int8: needs NNCF (pip install "geohsr[int8]")')
             else:
                 skipped.append(f"{backend} {precision}: no {precision} arithmetic in hardware here")
     return configs, skipped

@@ -106,7 +106,7 @@ def test_precision_environment_sets_what_auto_means_where_the_device_runs_it(mon
     monkeypatch.setenv("GEOHSR_PRECISION", "fp16")  # not on this CPU: auto decides
     assert backends.resolve_precision("auto", "torch", "cpu") == "bf16"
     assert backends.resolve_precision("auto", "torch", "cuda") == "fp16"
-    monkeypatch.setenv("GEOHSR_PRECISION", "int8")
+    monkeypatch.setenv("GEOHSR_PRECISION", "int4")
     with pytest.raises(ModelError, match="GEOHSR_PRECISION"):
         backends.resolve_precision("auto", "torch", "cpu")
 
@@ -115,7 +115,7 @@ def test_options_reject_unknown_backend_and_precision():
     with pytest.raises(InputError, match="--backend"):
         ReconstructOptions(backend="onnx")
     with pytest.raises(InputError, match="--precision"):
-        ReconstructOptions(precision="int8")
+        ReconstructOptions(precision="int4")
     options = ReconstructOptions(backend="OpenVINO", precision=" FP32")  # as typed by users
     assert (options.backend, options.precision) == ("openvino", "fp32")
 

@@ -20,6 +20,7 @@ def backends() -> None:
     )
     from geohsr.inference.backends.capabilities import openvino_installed
     from geohsr.inference.backends.openvino_backend import cache_dir
+    from geohsr.inference.options import PRECISIONS
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
@@ -31,7 +32,7 @@ def backends() -> None:
                 click.echo('  openvino: not installed (pip install "geohsr[openvino]")')
                 continue
             precisions = ", ".join(
-                p for p in ("fp32", "bf16", "fp16") if p in hardware_precisions(backend, device)
+                p for p in PRECISIONS[1:] if p in hardware_precisions(backend, device)
             )
             click.echo(f"  {backend}: {precisions}")
         try:

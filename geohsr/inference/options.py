@@ -20,7 +20,7 @@ OUTPUT_DTYPES = ("float32", "float16", "uint16")
 ZARR_FORMATS = (2, 3)
 #: inference backends and precisions (see geohsr.inference.backends)
 BACKENDS = ("auto", "torch", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@
   it is, on CPU or CUDA, fp32 or under autocast (bf16, fp16).
 - ``openvino`` (:class:`~geohsr.inference.backends.openvino_backend.OpenVINOBackend`): the
   model converted once per weights file and camera into an OpenVINO model (cached in the
-  user cache folder) and compiled for this CPU; ``pip install "geohsr[openvino]"``.
+  user cache folder) and compiled for this CPU; ``pip install "geohsr[openvino]"``. With
+  ``pip install "geohsr[int8]"`` it also runs ``int8``: the network's convolutions
+  quantised by NNCF (:mod:`~geohsr.inference.backends.int8`).
 
 ``auto`` picks OpenVINO on CPU when it is installed, torch otherwise and always on CUDA
 (``GEOHSR_BACKEND=torch`` makes ``auto`` mean torch, e.g. site-wide).
@@ -26,8 +28,10 @@ from geohsr.exceptions import ModelError
 from geohsr.inference.backends.capabilities import (
     cpu_has_bf16,
     cpu_has_fp16,
+    cpu_has_int8,
     openvino_installed,
 )
+from geohsr.inference.backends.int8 import nncf_installed
 from geohsr.inference.options import BACKENDS, PRECISIONS
 
 #: accuracy cost of each precision: the largest relative MRAE change against fp32 of the
@@ -35,7 +39,9 @@ from geohsr.inference.options import BACKENDS, PRECISIONS
 #: airborne). bf16: OpenVINO bf16 run for real on an AVX512-BF16 CPU (``--backends
 #: openvino:bf16``, 2026-12-01): largest -0.286 %, mean -0.011 % (emulated rounding,
 #: ``--precisions fp32,bf16,fp16``, 2026-11-30: +0.025 %); fp16 emulated: -0.006 %
-MEASURED_MRAE_COST = {"fp32": 0.0, "bf16": 0.00286, "fp16": 0.00006}
+#: ``--precision int8`` (OpenVINO + NNCF, ``--backends openvino:int8``, 2026-12-01): mean
+#: +1.8 %, largest +5.2 % (an unseen camera): too costly for auto, there when asked for
+MEASURED_MRAE_COST = {"fp32": 0.0, "bf16": 0.00286, "fp16": 0.00006, "int8": 0.0518}
 #: environment variable choosing what ``auto`` means on CPU (``torch`` or ``openvino``)
 BACKEND_ENV = "GEOHSR_BACKEND"
 #: environment variable choosing what precision ``auto`` means where the device runs it
@@ -102,7 +108,7 @@ def resolve_precision(precision: str, backend: str, device_type: str) -> str:
                 )
             if preferred in hardware:  # e.g. fp32 site-wide; fp16 where only CUDA runs it
                 return preferred
-        for candidate in ("fp16", "bf16"):
+        for candidate in ("int8", "fp16", "bf16"):  # fastest first
             cost = MEASURED_MRAE_COST.get(candidate)
             if candidate in hardware and cost is not None and cost < MAX_AUTO_COST:
                 return candidate
@@ -117,6 +123,8 @@ def resolve_precision(precision: str, backend: str, device_type: str) -> str:
 
 
 def hardware_precisions(backend: str, device_type: str) -> set[str]:
+    """Precisions ``backend`` runs on this device: int8 with OpenVINO on a CPU with INT8
+    support when NNCF (its quantiser) is installed."""
     if device_type == "cuda":
         return {"fp32", "fp16", "bf16"}
     precisions = {"fp32"}
@@ -124,6 +132,8 @@ def hardware_precisions(backend: str, device_type: str) -> set[str]:
         precisions.add("bf16")
     if backend == "openvino" and cpu_has_fp16():
         precisions.add("fp16")
+    if backend == "openvino" and cpu_has_int8() and nncf_installed():
+        precisions.add("int8")
     return precisions
 
 

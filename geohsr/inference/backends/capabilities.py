@@ -40,6 +40,12 @@ def cpu_has_fp16() -> bool:
     return openvino_installed() and "FP16" in openvino_cpu_capabilities()
 
 
+def cpu_has_int8() -> bool:
+    """Whether OpenVINO runs int8 convolutions on this CPU (its ``INT8`` capability; fast
+    with VNNI or AMX, supported on any AVX2 CPU)."""
+    return openvino_installed() and "INT8" in openvino_cpu_capabilities()
+
+
 @functools.cache
 def openvino_cpu_capabilities() -> tuple[str, ...]:
     """OpenVINO's ``OPTIMIZATION_CAPABILITIES`` of the CPU device (``FP32``, ``BF16``, ...)."""

@@ -24,7 +24,8 @@ from torch import nn
 from geohsr.exceptions import ModelError
 from geohsr.inference.export import ExportableCore, core_fingerprint, finish, pad_input
 
-#: OpenVINO's name of each precision (``INFERENCE_PRECISION_HINT``)
+#: OpenVINO's name of each precision (``INFERENCE_PRECISION_HINT``); int8 runs its
+#: quantised convolutions in int8 and the rest of the network at this CPU's fastest float
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 #: compiled window shapes kept per backend (the least recently used is dropped)
 MAX_COMPILED = 4
@@ -61,7 +62,14 @@ class OpenVINOBackend:
         folder = cache_dir() / "openvino"
         key = f"{core_fingerprint(model)[:20]}-ov{_ov_version()}"
         self.ir_path = folder / f"{_model_name(model)}-{key}.xml"
-        self.ir = self.core.read_model(ensure_converted(model, self.ir_path))
+        ensure_converted(model, self.ir_path)
+        if precision == "int8":
+            from geohsr.inference.backends.int8 import INT8_VERSION, ensure_quantized
+
+            int8_path = self.ir_path.with_name(f"{self.ir_path.stem}-int8v{INT8_VERSION}.xml")
+            self.ir = self.core.read_model(ensure_quantized(model, self.ir_path, int8_path))
+        else:
+            self.ir = self.core.read_model(self.ir_path)
         self.core.set_property({"CACHE_DIR": str(folder / "compiled")})  # compiled shapes
         self._compiled: dict[tuple[int, ...], Any] = {}
 
@@ -87,7 +95,7 @@ class OpenVINOBackend:
         model = self.ir.clone()
         model.reshape({model.input(0): list(shape)})
         config = {
-            "INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision],
+            "INFERENCE_PRECISION_HINT": _float_hint(self.precision),
             "INFERENCE_NUM_THREADS": self.threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
@@ -139,6 +147,16 @@ def _convert(model: nn.Module, ir_path: Path) -> None:
     ov.save_model(converted, tmp, compress_to_fp16=False)  # keep fp32 weights: exact
     os.replace(tmp.with_suffix(".bin"), ir_path.with_suffix(".bin"))
     os.replace(tmp, ir_path)
+
+
+def _float_hint(precision: str) -> str:
+    """``INFERENCE_PRECISION_HINT`` of ``precision``; for int8 that of the operations left in
+    floating point: bf16 where the CPU has it, else f32."""
+    if precision != "int8":
+        return PRECISION_HINTS[precision]
+    from geohsr.inference.backends.capabilities import cpu_has_bf16
+
+    return "bf16" if cpu_has_bf16() else "f32"
 
 
 def _model_name(model: nn.Module) -> str:

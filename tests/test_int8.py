@@ -1,0 +1,98 @@
+"""INT8 through OpenVINO + NNCF (``--precision int8``): when it is offered, its calibration,
+what it quantises, and how close it stays to fp32. Skips where NNCF or OpenVINO is missing
+(``pip install "geohsr[int8]"``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from residual_fixtures import tiny_residual_model
+from scene_fixtures import gradient_rgb
+
+from geohsr.exceptions import ModelError
+from geohsr.inference import backends
+from geohsr.inference.backends.capabilities import cpu_has_int8
+from geohsr.inference.backends.int8 import (
+    CALIBRATION_EXPOSURES,
+    FLOAT_OPERATIONS,
+    calibration_images,
+    nncf_installed,
+)
+from geohsr.inference.predictor import Predictor
+
+needs_int8 = pytest.mark.skipif(
+    not (nncf_installed() and cpu_has_int8()), reason="NNCF or OpenVINO INT8 not available"
+)
+
+
+def test_int8_is_offered_only_by_openvino_with_nncf(monkeypatch):
+    monkeypatch.setattr(backends, "cpu_has_int8", lambda: True)
+    monkeypatch.setattr(backends, "nncf_installed", lambda: True)
+    assert backends.resolve_precision("int8", "openvino", "cpu") == "int8"
+    with pytest.raises(ModelError, match="--precision int8 is not available"):
+        backends.resolve_precision("int8", "torch", "cpu")
+    with pytest.raises(ModelError, match="not available on CUDA"):
+        backends.resolve_precision("int8", "torch", "cuda")
+    monkeypatch.setattr(backends, "nncf_installed", lambda: False)
+    with pytest.raises(ModelError, match="--precision int8 is not available"):
+        backends.resolve_precision("int8", "openvino", "cpu")
+
+
+def test_calibration_images_are_seeded_8_bit_and_span_the_exposures():
+    model = tiny_residual_model()
+    images = calibration_images(model, count=6, size=32)
+    again = calibration_images(model, count=6, size=32)
+    assert all(np.array_equal(a, b) for a, b in zip(images, again, strict=True))
+    assert all(image.shape == (1, 3, 32, 32) and image.dtype == np.float32 for image in images)
+    stacked = np.concatenate(images)
+    assert stacked.min() >= 0 and stacked.max() <= 1
+    np.testing.assert_allclose(stacked * 255, np.round(stacked * 255), atol=1e-4)  # 8-bit
+    means = [float(image.mean()) for image in images[: len(CALIBRATION_EXPOSURES)]]
+    assert means == sorted(means, reverse=True) and means[0] > 3 * means[-1]  # 1, 0.3, 0.08
+    assert not np.array_equal(images[0], calibration_images(model, count=1, size=32, seed=1)[0])
+
+
+@needs_int8
+def test_int8_quantises_the_networks_convolutions_only_and_is_cached(tmp_path, monkeypatch, capfd):
+    import openvino as ov
+
+    monkeypatch.setenv("GEOHSR_CACHE_DIR", str(tmp_path / "cache"))
+    model = tiny_residual_model(seed=3)
+    first = Predictor(model, device="cpu", backend="openvino", precision="int8")
+    assert "quantising the model to INT8" in capfd.readouterr().err
+    quantised = first.backend.ir
+    fed = {
+        target.get_node().get_type_name()
+        for op in quantised.get_ordered_ops()
+        if op.get_type_name() == "FakeQuantize"
+        for target in op.output(0).get_target_inputs()
+    }
+    assert "Convolution" in fed and not fed & set(FLOAT_OPERATIONS)
+    Predictor(tiny_residual_model(seed=3), device="cpu", backend="openvino", precision="int8")
+    assert "quantising" not in capfd.readouterr().err  # read from the cache
+    assert isinstance(quantised, ov.Model)
+
+
+@needs_int8
+def test_int8_of_the_shipped_model_stays_within_two_percent_of_fp32():
+    rgb = (gradient_rgb(96, 128).astype(np.float32) / 255 * 0.8)[None]
+    runs = {
+        precision: Predictor.from_weights(
+            "mxr_unet18_rpr_cave", device="cpu", backend="openvino", precision=precision
+        ).predict(rgb)
+        for precision in ("fp32", "int8")
+    }
+    relative = np.abs(runs["int8"] - runs["fp32"]).mean() / np.abs(runs["fp32"]).mean()
+    assert 0 < relative < 0.02  # 4.3 % with the input and the multiplies quantised too
+
+
+def test_auto_never_picks_int8_at_its_measured_cost(monkeypatch):
+    monkeypatch.delenv("GEOHSR_PRECISION", raising=False)  # the suite sets fp32
+    monkeypatch.setattr(backends, "cpu_has_int8", lambda: True)
+    monkeypatch.setattr(backends, "nncf_installed", lambda: True)
+    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
+    assert backends.MEASURED_MRAE_COST["int8"] > backends.MAX_AUTO_COST
+    assert backends.resolve_precision("auto", "openvino", "cpu") == "bf16"
+    monkeypatch.setitem(backends.MEASURED_MRAE_COST, "int8", 0.004)  # were it cheap enough
+    assert backends.resolve_precision("auto", "openvino", "cpu") == "int8"
+    assert backends.resolve_precision("auto", "torch", "cpu") == "bf16"
