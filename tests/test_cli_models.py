@@ -104,4 +104,4 @@ def test_models_gives_shipped_weights_their_own_parameter_count(tmp_path, monkey
     row = next(line for line in result.output.splitlines() if line.startswith("mxr_unet18_rpr "))
     counted = sum(p.numel() for p in half.parameters())
     assert counted == count_parameters("mxr_unet18_rpr", width=0.5) < 31_355_147 / 3
-    assert f"half ({counted:,} parameters)" in row and "31,355,147" in row
+    assert f"half (width 0.5, {counted:,} parameters)" in row and "31,355,147" in row

@@ -13,15 +13,14 @@ import click
 @click.command()
 def models() -> None:
     """List the registered models: parameters (default configuration) and shipped weights
-    (with their own parameter count when they were trained at another configuration, e.g.
-    half width)."""
+    (with their size when they were trained at another configuration, e.g. half width)."""
     from geohsr.models.catalog import model_catalog
 
     rows = []
     for entry in model_catalog():
         shipped = [
-            name if count == entry.parameters else f"{name} ({count:,} parameters)"
-            for name, count in entry.shipped_weights.items()
+            f"{name} ({difference})" if difference else name
+            for name, difference in entry.shipped_weights.items()
         ]
         rows.append((entry.name, f"{entry.parameters:,}", ", ".join(shipped) or "no"))
     header = ("model", "parameters", "shipped weights")

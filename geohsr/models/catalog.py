@@ -31,12 +31,16 @@ BUILTIN_PARAMETERS: dict[str, int] = {
 @dataclass(frozen=True)
 class CatalogEntry:
     """One registered model: its name, parameter count at its default configuration, and
-    its shipped weights: name -> parameter count at the configuration they were trained
-    with (e.g. ``width`` 0.5)."""
+    its shipped weights: name -> what differs from that default (``""``, or e.g.
+    ``"width 0.5, 7,851,548 parameters"``)."""
 
     name: str
     parameters: int
-    shipped_weights: dict[str, int]
+    shipped_weights: dict[str, str]
+
+
+#: configuration keys that change a model's size, shown beside its shipped weights
+SIZE_KEYS = ("width",)
 
 
 def count_parameters(name: str, **overrides: object) -> int:
@@ -54,17 +58,27 @@ def count_parameters(name: str, **overrides: object) -> int:
 
 
 def shipped_weights_by_model() -> dict[str, dict[str, dict]]:
-    """Model name -> {shipped weights name: its model configuration} (unreadable files
-    skipped)."""
+    """Model name -> {shipped weights name: their metadata} (unreadable files skipped)."""
     by_model: dict[str, dict[str, dict]] = {}
     for path in sorted(pretrained_dir().glob(f"*{SHIPPED_SUFFIX}")):
         try:
             meta = read_header_metadata(path)
         except WeightsError:
             continue
-        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-        by_model.setdefault(str(meta.get("model")), {})[path.stem] = config
+        by_model.setdefault(str(meta.get("model")), {})[path.stem] = meta
     return by_model
+
+
+def shipped_difference(meta: dict, default_parameters: int) -> str:
+    """How shipped weights differ in size from their model's default: the size-changing
+    configuration (``width 0.5``) and the parameter count when the weights record it
+    (weights saved since 2026-12-01 do); ``""`` when they are the default size."""
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    parts = [f"{key} {config[key]:g}" for key in SIZE_KEYS if config.get(key, 1) != 1]
+    counted = meta.get("parameters")
+    if isinstance(counted, int) and counted != default_parameters:
+        parts.append(f"{counted:,} parameters")
+    return ", ".join(parts)
 
 
 def registered_parameters() -> dict[str, int]:
@@ -85,8 +99,8 @@ def model_catalog() -> list[CatalogEntry]:
     entries = []
     for name, parameters in sorted(registered_parameters().items()):
         weights = {
-            stem: count_parameters(name, **config) if config else parameters
-            for stem, config in shipped.get(name, {}).items()
+            stem: shipped_difference(meta, parameters)
+            for stem, meta in shipped.get(name, {}).items()
         }
         entries.append(CatalogEntry(name, parameters, weights))
     return entries

@@ -87,6 +87,7 @@ def save_weights(
         "format_version": FORMAT_VERSION,
         "model": name,
         "config": getattr(model, "geohsr_config", {}),
+        "parameters": sum(p.numel() for p in model.parameters()),
         "wavelengths_nm": [int(w) for w in WAVELENGTHS_NM],
         "software_version": __version__,
         "dtype": "float16" if half else "float32",
