@@ -73,8 +73,8 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
         show_default=True,
         help="Arithmetic precision of the model: auto picks fp16 on CUDA, bf16 on CPUs with "
         "bfloat16 hardware, else fp32 (see README, Speed). fp32 is exact across runs. int8: "
-        'OpenVINO with NNCF (pip install "geohsr[int8]"), fastest on CPU, MRAE +1.8 %% on '
-        "average; only when asked for.",
+        'OpenVINO with NNCF (pip install "geohsr[int8]"), fastest on CPU, MRAE +0.9 %% on '
+        "average (+3.2 %% at worst); only when asked for.",
     ),
     click.option(
         "--bands",
