@@ -220,10 +220,17 @@ def test_info_summarises_a_cube_and_names_an_unfinished_one(tmp_path, rgb, weigh
     assert "model: scene_test_linear" in lines and "weights: t.safetensors" in lines
     assert any(line.startswith("inference: torch fp32") for line in lines)
     as_json = __import__("json").loads(run("info", "--json", out).stdout)
-    assert as_json["model"] == "scene_test_linear"
+    assert as_json["model"] == "scene_test_linear" and as_json["complete"] is True
+    assert (as_json["bands"], as_json["height"], as_json["width"]) == (31, 90, 80)
+    assert as_json["crs"] == "EPSG:32633" and as_json["transform"][1] == 10.0
+    assert as_json["tile"] == 64 and isinstance(as_json["model_config"], dict)
     # an interrupted run: only the .partial exists
-    out.rename(tmp_path / f"cube.{suffix}.partial")
-    assert_one_line_error(run("info", out), r"not finished.*--resume")
+    partial = tmp_path / f"cube.{suffix}.partial"
+    out.rename(partial)
+    fix = r"--resume" if suffix == "zarr" else r"cannot resume: rerun the command with --overwrite"
+    assert_one_line_error(run("info", out), rf"not finished.*{fix}")
+    assert_one_line_error(run("info", partial), r"scratch copy of an interrupted.*geohsr info on")
+    assert_one_line_error(run("info", tmp_path), r"is a folder: geohsr info reads weights")
 
 
 def test_info_on_a_raster_that_is_not_a_cube_says_so(tmp_path, rgb):

@@ -35,18 +35,28 @@ def models() -> None:
 def info(path: str, as_json: bool) -> None:
     """Print what PATH is: the metadata of weights (a .safetensors path or a shipped weights
     name), or the size, georeference and provenance of a geohsr cube (.zarr or .tif)."""
-    from geohsr.io.output import FORMATS
+    from geohsr.exceptions import InputError
+    from geohsr.io.output import FORMATS, PARTIAL_SUFFIX
 
+    if path.endswith(PARTIAL_SUFFIX):
+        raise InputError(
+            f"{path!r} is the scratch copy of an interrupted geohsr run; run geohsr info on "
+            f"{path.removesuffix(PARTIAL_SUFFIX)!r}, the output it becomes"
+        )
     if Path(path).suffix.lower() in FORMATS:
-        from geohsr.io.cube_reader import cube_summary
+        from geohsr.io.cube_reader import cube_metadata, cube_summary
 
-        rows = cube_summary(path)
         if as_json:
-            click.echo(json.dumps(dict(rows), indent=2))
+            click.echo(json.dumps(cube_metadata(path), indent=2))
             return
-        for key, value in rows:
+        for key, value in cube_summary(path):
             click.echo(f"{key}: {value}")
         return
+    if Path(path).is_dir():
+        raise InputError(
+            f"{path!r} is a folder: geohsr info reads weights (.safetensors or a shipped "
+            "name) and cubes (.zarr or .tif)"
+        )
     from geohsr.models.weights import file_sha256, read_metadata, resolve_weights
 
     weights = resolve_weights(path)

@@ -5,7 +5,9 @@ Used by ``geohsr preview``, ``geohsr sample`` and ``geohsr info CUBE``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import rioxarray
 import xarray as xr
@@ -61,9 +63,14 @@ def cube_summary(path: str | Path) -> list[tuple[str, str]]:
     inference, input scaling, camera ...). Reads headers only."""
     path = Path(path)
     if not path.exists() and partial_path(path).exists():
+        fix = (
+            "finish it with the same geohsr reconstruct command and --resume"
+            if output_format(path) == "zarr"
+            else "a GeoTIFF cannot resume: rerun the command with --overwrite"
+        )
         raise InputError(
             f"{str(path)!r} is not finished: {partial_path(path).name} holds an interrupted "
-            "run; finish it with geohsr reconstruct ... --resume"
+            f"run; {fix}"
         )
     cube = open_cube(path)
     bands, height, width = (cube.sizes[d] for d in ("wavelength", "y", "x"))
@@ -88,3 +95,41 @@ def cube_summary(path: str | Path) -> list[tuple[str, str]]:
         if isinstance(value, str | int | float):
             rows.append((name, str(value)))
     return rows
+
+
+def cube_metadata(path: str | Path) -> dict[str, Any]:
+    """:func:`cube_summary` as typed JSON-ready values: ``bands``, ``height``, ``width``
+    (int), ``wavelengths_nm`` (list), ``complete`` (bool), ``crs`` (str or None),
+    ``transform`` (6 floats, GDAL order) and ``bounds`` (4 floats) when georeferenced, and
+    the provenance (numbers and JSON objects decoded)."""
+    rows = dict(cube_summary(path))
+    cube = open_cube(path)
+    meta: dict[str, Any] = {
+        "file": rows.pop("file"),
+        "format": rows.pop("format"),
+        "bands": int(cube.sizes["wavelength"]),
+        "height": int(cube.sizes["y"]),
+        "width": int(cube.sizes["x"]),
+        "dtype": str(cube.dtype),
+        "wavelengths_nm": [int(round(float(v))) for v in cube["wavelength"].values],
+        "complete": rows.pop("complete") == "yes",
+        "crs": None if rows.get("crs") == "none" else rows.get("crs"),
+    }
+    for key in ("size", "wavelengths", "crs"):
+        rows.pop(key, None)
+    if rows.pop("pixel size", None) is not None:
+        rows.pop("bounds", None)
+        meta["transform"] = list(cube.rio.transform().to_gdal())
+        meta["bounds"] = list(cube.rio.bounds())
+    for key, value in rows.items():
+        meta[key] = _decoded(value)
+    return meta
+
+
+def _decoded(text: str) -> Any:
+    """A provenance value: a number or JSON object/list when it is one, else the text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, int | float | dict | list) else text

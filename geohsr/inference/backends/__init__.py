@@ -114,11 +114,17 @@ def resolve_precision(precision: str, backend: str, device_type: str) -> str:
             if candidate in hardware and cost is not None and cost < MAX_AUTO_COST:
                 return candidate
         return "fp32"
+    if precision == "int8" and (device_type != "cpu" or backend != "openvino"):
+        raise ModelError(
+            "--precision int8 runs only with --backend openvino on the CPU (and NNCF: pip "
+            'install "geohsr[int8]"); use --backend openvino, or --precision auto or fp32'
+        )
     if precision not in hardware:
         where = "CUDA" if device_type == "cuda" else f"this CPU with the {backend} backend"
         raise ModelError(
             f"--precision {precision} is not available on {where} "
             f"(available: {', '.join(sorted(hardware))}); use --precision auto or fp32"
+            + ('; int8 needs NNCF: pip install "geohsr[int8]"' if precision == "int8" else "")
         )
     return precision
 
