@@ -72,9 +72,14 @@ def test_resume_of_a_finished_output_made_otherwise_is_refused(tmp_path, scene, 
     before = tree_bytes(out)
     other_input = tmp_path / "other.tif"
     other_input.write_bytes(scene.read_bytes())
-    for source, options in ((scene, replace(OPTIONS, dtype="uint16")), (other_input, OPTIONS)):
-        with pytest.raises(OutputError, match="complete but was made from another input"):
+    cases = (
+        (scene, replace(OPTIONS, dtype="uint16"), "encoding: "),
+        (other_input, OPTIONS, "source_file: "),
+    )
+    for source, options, named in cases:
+        with pytest.raises(OutputError, match="complete but was made from another input") as e:
             reconstruct_scene(source, out, weights=weights, options=options, resume=True)
+        assert f"it differs in {named}" in str(e.value)  # names the setting that differs
     assert tree_bytes(out) == before
 
 

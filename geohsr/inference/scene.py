@@ -52,8 +52,9 @@ from geohsr.io.output import (
 from geohsr.io.read import InputScaling, open_raster, prepare_rgb
 from geohsr.io.sidecars import write_sidecars
 from geohsr.io.stac import item_path
+from geohsr.io.zarr_chunks import FINGERPRINT_ATTR
 from geohsr.io.zarr_gdal import check_zarr_grid
-from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side, stored_fingerprint
+from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side, stored_attrs, stored_fingerprint
 from geohsr.spectral import N_BANDS
 from geohsr.tiling.chunks import ACCESSOR_CHUNK_STRIDES, default_chunk_size, rows_covered
 from geohsr.tiling.feather import DEFAULT_FLOOR
@@ -264,7 +265,7 @@ def reconstruct_scene(
             predictor = _load_predictor(weights, options)
         attrs = cube_attrs(predictor, options, scaling, grid, str(src))  # as the user gave it
         if complete:
-            check_same_run(dst, zarr_fingerprint(attrs, options, grid, str(src.resolve())))
+            check_same_run(dst, zarr_fingerprint(attrs, options, grid, str(src.resolve())), attrs)
             if options.sidecars and not item_path(dst).exists():
                 write_sidecars(dst, src)
             return _already_complete(dst, rgb)
@@ -298,17 +299,32 @@ def reconstruct_scene(
         return result
 
 
-def check_same_run(dst: Path, fingerprint: str) -> None:
+def check_same_run(dst: Path, fingerprint: str, attrs: dict | None = None) -> None:
     """A complete Zarr ``dst`` that ``resume`` would return as is must have been made from
-    this input with these settings (its stored fingerprint), else :class:`OutputError`.
+    this input with these settings (its stored fingerprint), else :class:`OutputError`
+    naming the recorded settings that differ from ``attrs`` (this run's provenance).
     Cubes written before fingerprints were stored pass."""
     stored = stored_fingerprint(dst)
     if stored is not None and stored != fingerprint:
-        raise OutputError(
-            f"{dst} is complete but was made from another input or with other settings "
-            "(weights, camera, tile, dtype, ...); pass --overwrite to replace it, or write "
-            "to another path"
+        differ = _differing_settings(stored_attrs(dst), attrs or {})
+        which = (
+            "; it differs in " + "; ".join(differ)
+            if differ
+            else " (weights, camera, tile, dtype, ...)"
         )
+        raise OutputError(
+            f"{dst} is complete but was made from another input or with other settings"
+            f"{which}; pass --overwrite to replace it, or write to another path"
+        )
+
+
+def _differing_settings(stored: dict, current: dict) -> list[str]:
+    """``key: stored -> current`` for each provenance entry both record that differs."""
+    return [
+        f"{key}: {stored[key]} -> {value}"
+        for key, value in current.items()
+        if key in stored and str(stored[key]) != str(value) and key != FINGERPRINT_ATTR
+    ]
 
 
 def _already_complete(dst: Path, rgb: xr.DataArray) -> ReconstructResult:

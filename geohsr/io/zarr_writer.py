@@ -69,6 +69,11 @@ def stored_fingerprint(store: Path) -> str | None:
     return group.attrs.get(FINGERPRINT_ATTR)
 
 
+def stored_attrs(store: Path) -> dict:
+    """The root group attributes of Zarr cube ``store`` (its provenance)."""
+    return dict(zarr.open_group(str(store), mode="r", use_consolidated=False).attrs)
+
+
 def chunk_side(stride: int) -> int:
     """Chunk side: the window stride (so region writes align), split to <= MAX_CHUNK."""
     parts = math.ceil(stride / MAX_CHUNK)
