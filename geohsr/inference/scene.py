@@ -52,7 +52,6 @@ from geohsr.io.output import (
 from geohsr.io.read import InputScaling, open_raster, prepare_rgb
 from geohsr.io.sidecars import write_sidecars
 from geohsr.io.stac import item_path
-from geohsr.io.zarr_chunks import FINGERPRINT_ATTR
 from geohsr.io.zarr_gdal import check_zarr_grid
 from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side, stored_attrs, stored_fingerprint
 from geohsr.spectral import N_BANDS
@@ -299,14 +298,14 @@ def reconstruct_scene(
         return result
 
 
-def check_same_run(dst: Path, fingerprint: str, attrs: dict | None = None) -> None:
+def check_same_run(dst: Path, fingerprint: str, attrs: dict[str, Any]) -> None:
     """A complete Zarr ``dst`` that ``resume`` would return as is must have been made from
     this input with these settings (its stored fingerprint), else :class:`OutputError`
     naming the recorded settings that differ from ``attrs`` (this run's provenance).
     Cubes written before fingerprints were stored pass."""
     stored = stored_fingerprint(dst)
     if stored is not None and stored != fingerprint:
-        differ = _differing_settings(stored_attrs(dst), attrs or {})
+        differ = _differing_settings(stored_attrs(dst), attrs)
         which = (
             "; it differs in " + "; ".join(differ)
             if differ
@@ -323,7 +322,7 @@ def _differing_settings(stored: dict, current: dict) -> list[str]:
     return [
         f"{key}: {stored[key]} -> {value}"
         for key, value in current.items()
-        if key in stored and str(stored[key]) != str(value) and key != FINGERPRINT_ATTR
+        if key in stored and str(stored[key]) != str(value)
     ]
 
 

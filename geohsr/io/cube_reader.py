@@ -61,6 +61,50 @@ def cube_summary(path: str | Path) -> list[tuple[str, str]]:
     """Readable ``(key, value)`` lines about the cube at ``path``: size, wavelengths,
     georeference, whether it is complete, and the provenance it records (model, weights,
     inference, input scaling, camera ...). Reads headers only."""
+    cube, provenance = _read_cube(path)
+    bands, height, width = (cube.sizes[d] for d in ("wavelength", "y", "x"))
+    nm = _wavelengths(cube)
+    rows = [
+        ("file", str(path)),
+        ("format", _format_name(path)),
+        ("size", f"{bands} bands x {height} x {width} pixels, {cube.dtype}"),
+        ("wavelengths", f"{nm[0]}..{nm[-1]} nm step {nm[1] - nm[0]}" if len(nm) > 1 else str(nm)),
+        ("complete", "yes" if is_complete_output(path) else "no (an interrupted write?)"),
+        ("crs", cube.rio.crs.to_string() if cube.rio.crs else "none"),
+    ]
+    if _georeferenced(cube):
+        transform = cube.rio.transform()
+        rows.append(("pixel size", f"{transform.a:g} x {-transform.e:g}"))
+        rows.append(("bounds", ", ".join(f"{v:.10g}" for v in cube.rio.bounds())))
+    return rows + list(provenance.items())
+
+
+def cube_metadata(path: str | Path) -> dict[str, Any]:
+    """What :func:`cube_summary` shows, as typed JSON-ready values: ``bands``, ``height``,
+    ``width`` (int), ``wavelengths_nm`` (list), ``complete`` (bool), ``crs`` (str or None),
+    ``transform`` (6 floats, GDAL order) and ``bounds`` (4 floats) when georeferenced, and
+    the provenance (numbers and JSON objects decoded)."""
+    cube, provenance = _read_cube(path)
+    meta: dict[str, Any] = {
+        "file": str(path),
+        "format": _format_name(path),
+        "bands": int(cube.sizes["wavelength"]),
+        "height": int(cube.sizes["y"]),
+        "width": int(cube.sizes["x"]),
+        "dtype": str(cube.dtype),
+        "wavelengths_nm": _wavelengths(cube),
+        "complete": is_complete_output(path),
+        "crs": cube.rio.crs.to_string() if cube.rio.crs else None,
+    }
+    if _georeferenced(cube):
+        meta["transform"] = list(cube.rio.transform().to_gdal())
+        meta["bounds"] = list(cube.rio.bounds())
+    return meta | {key: _decoded(value) for key, value in provenance.items()}
+
+
+def _read_cube(path: str | Path) -> tuple[xr.DataArray, dict[str, str]]:
+    """The cube at ``path`` and its provenance attributes (lower-case keys, as text); an
+    :class:`InputError` with the fix when only an interrupted run's scratch copy exists."""
     path = Path(path)
     if not path.exists() and partial_path(path).exists():
         fix = (
@@ -73,57 +117,27 @@ def cube_summary(path: str | Path) -> list[tuple[str, str]]:
             f"run; {fix}"
         )
     cube = open_cube(path)
-    bands, height, width = (cube.sizes[d] for d in ("wavelength", "y", "x"))
-    nm = [int(round(float(v))) for v in cube["wavelength"].values]
-    rows = [
-        ("file", str(path)),
-        ("format", "Zarr" if output_format(path) == "zarr" else "GeoTIFF"),
-        ("size", f"{bands} bands x {height} x {width} pixels, {cube.dtype}"),
-        ("wavelengths", f"{nm[0]}..{nm[-1]} nm step {nm[1] - nm[0]}" if len(nm) > 1 else str(nm)),
-        ("complete", "yes" if is_complete_output(path) else "no (an interrupted write?)"),
-    ]
-    crs = cube.rio.crs
-    rows.append(("crs", crs.to_string() if crs else "none"))
-    if crs is not None or cube.rio.transform() != cube.rio.transform().identity():
-        transform = cube.rio.transform()
-        rows.append(("pixel size", f"{transform.a:g} x {-transform.e:g}"))
-        rows.append(("bounds", ", ".join(f"{v:.10g}" for v in cube.rio.bounds())))
+    provenance = {}
     for key, value in cube.attrs.items():
         name = key.lower()
         if name in _NOT_PROVENANCE or name.startswith(("spatial:", "proj:", "_")):
             continue
         if isinstance(value, str | int | float):
-            rows.append((name, str(value)))
-    return rows
+            provenance[name] = str(value)
+    return cube, provenance
 
 
-def cube_metadata(path: str | Path) -> dict[str, Any]:
-    """:func:`cube_summary` as typed JSON-ready values: ``bands``, ``height``, ``width``
-    (int), ``wavelengths_nm`` (list), ``complete`` (bool), ``crs`` (str or None),
-    ``transform`` (6 floats, GDAL order) and ``bounds`` (4 floats) when georeferenced, and
-    the provenance (numbers and JSON objects decoded)."""
-    rows = dict(cube_summary(path))
-    cube = open_cube(path)
-    meta: dict[str, Any] = {
-        "file": rows.pop("file"),
-        "format": rows.pop("format"),
-        "bands": int(cube.sizes["wavelength"]),
-        "height": int(cube.sizes["y"]),
-        "width": int(cube.sizes["x"]),
-        "dtype": str(cube.dtype),
-        "wavelengths_nm": [int(round(float(v))) for v in cube["wavelength"].values],
-        "complete": rows.pop("complete") == "yes",
-        "crs": None if rows.get("crs") == "none" else rows.get("crs"),
-    }
-    for key in ("size", "wavelengths", "crs"):
-        rows.pop(key, None)
-    if rows.pop("pixel size", None) is not None:
-        rows.pop("bounds", None)
-        meta["transform"] = list(cube.rio.transform().to_gdal())
-        meta["bounds"] = list(cube.rio.bounds())
-    for key, value in rows.items():
-        meta[key] = _decoded(value)
-    return meta
+def _format_name(path: str | Path) -> str:
+    return "Zarr" if output_format(path) == "zarr" else "GeoTIFF"
+
+
+def _wavelengths(cube: xr.DataArray) -> list[int]:
+    return [int(round(float(v))) for v in cube["wavelength"].values]
+
+
+def _georeferenced(cube: xr.DataArray) -> bool:
+    """A CRS or a geotransform other than the identity (pixel coordinates)."""
+    return cube.rio.crs is not None or cube.rio.transform() != cube.rio.transform().identity()
 
 
 def _decoded(text: str) -> Any:
