@@ -13,6 +13,7 @@ import rasterio
 import rioxarray
 import torch
 import xarray as xr
+from backend_fixtures import shipped_openvino_difference
 from click.testing import CliRunner
 from residual_fixtures import tiny_residual_model
 from scene_fixtures import gradient_rgb, save_model, write_raster
@@ -190,14 +191,7 @@ def test_the_exported_core_leaves_the_classical_regression_to_float32_torch():
 @needs_openvino
 @pytest.mark.skipif(not cpu_has_bf16(), reason="no bfloat16 arithmetic on this CPU")
 def test_openvino_bf16_of_the_shipped_model_stays_within_half_a_percent():
-    rgb = (gradient_rgb(96, 128).astype(np.float32) / 255 * 0.8)[None]
-    runs = {
-        precision: Predictor.from_weights(
-            "mxr_unet18_rpr_cave", device="cpu", backend="openvino", precision=precision
-        ).predict(rgb)
-        for precision in ("fp32", "bf16")
-    }
-    relative = np.abs(runs["bf16"] - runs["fp32"]).mean() / np.abs(runs["fp32"]).mean()
+    relative = shipped_openvino_difference("bf16")
     assert 0 < relative < 0.005  # 2 % when the classical base ran in bf16
 
 
