@@ -4,6 +4,9 @@ OpenVINO tests skip where it is not installed (``pip install "geohsr[openvino]"`
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -356,3 +359,23 @@ def test_batch_refuses_a_precision_before_starting_local_workers(tmp_path):
     assert result.exit_code == 2
     assert "--precision fp16 is not available" in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_conversion_sends_no_openvino_telemetry(tmp_path):
+    """geohsr's conversions decline OpenVINO's usage telemetry (it forks a sender in a
+    background thread, which deadlocked against OpenBLAS) and leave the environment as it was."""
+    pytest.importorskip("openvino_telemetry")
+    code = (
+        "import os\n"
+        "from geohsr.inference.backends.openvino_backend import telemetry_off\n"
+        "from openvino.tools.ovc.telemetry_utils import init_ovc_telemetry\n"
+        "with telemetry_off():\n"
+        "    consent = init_ovc_telemetry().consent\n"
+        "print(consent, 'CI' in os.environ)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["HOME"] = str(tmp_path)  # no consent file: OpenVINO's default is to send
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False"]

@@ -81,6 +81,19 @@ def test_self_attention_mixes_positions_once_gamma_is_set():
     assert not torch.allclose(layer(x)[..., 3, 3], layer(x2)[..., 3, 3])
 
 
+def test_self_attention_equals_the_sagan_formula():
+    """The fused attention computes SAGAN's beta = softmax_i(q_i . k_j), out = gamma v beta + x."""
+    layer = SelfAttention(16).eval()
+    with torch.no_grad():
+        layer.gamma.fill_(0.7)
+        x = torch.randn(2, 16, 5, 6)
+        flat = x.flatten(2)
+        q, k, v = layer.query(flat), layer.key(flat), layer.value(flat)
+        beta = torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=1)
+        expected = (0.7 * torch.bmm(v, beta) + flat).view(x.shape)
+        torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("blur", [True, False])
 def test_pixel_shuffle_icnr_doubles_size(blur):
     layer = PixelShuffleICNR(8, 4, blur=blur)

@@ -23,7 +23,7 @@ from geohsr.models.residual import ResidualSpectralModel
 from geohsr.models.unet import STRIDE, SpectralUnet, pad_to_multiple
 
 #: bump when the exported graph changes for the same weights (invalidates cached exports)
-EXPORT_VERSION = 2  # 2: the classical base left the exported graph
+EXPORT_VERSION = 3  # 2: the classical base left the exported graph; 3: fused attention
 
 
 class ExportableCore(nn.Module):

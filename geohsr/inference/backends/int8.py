@@ -119,6 +119,13 @@ def ensure_quantized(model: nn.Module, ir_path: Path, int8_path: Path) -> Path:
 
 
 def _quantize(model: nn.Module, ir_path: Path, int8_path: Path) -> None:
+    from geohsr.inference.backends.openvino_backend import telemetry_off
+
+    with telemetry_off():  # NNCF decides at import whether it sends usage events
+        _quantize_without_telemetry(model, ir_path, int8_path)
+
+
+def _quantize_without_telemetry(model: nn.Module, ir_path: Path, int8_path: Path) -> None:
     import contextlib
     import logging
     import sys

@@ -11,6 +11,7 @@ model's eager finish (the metamer projection) runs in torch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -126,6 +127,26 @@ def ensure_converted(model: nn.Module, ir_path: Path) -> Path:
     return ir_path
 
 
+@contextlib.contextmanager
+def telemetry_off():
+    """OpenVINO's and NNCF's usage telemetry off inside the block (they honour ``CI=true``).
+
+    ``openvino.convert_model`` and ``nncf.quantize`` otherwise send usage events by default,
+    from a process forked in a background thread; geohsr sends nothing, and that fork
+    deadlocked a run whose main thread was inside an OpenBLAS call at the time (OpenBLAS's
+    fork handler waits for its threads, which wait for the GIL the forking thread holds).
+    """
+    previous = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("CI", None)
+        else:
+            os.environ["CI"] = previous
+
+
 def _convert(model: nn.Module, ir_path: Path) -> None:
     import openvino as ov
 
@@ -135,7 +156,7 @@ def _convert(model: nn.Module, ir_path: Path) -> None:
         file=sys.stderr,
     )
     example = torch.rand(2, 3, 64, 64)
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), telemetry_off():
         # tracing notes constant Python branches (padding skipped: inputs are multiples
         # of 32) and torch.jit's deprecation: expected, nothing for the user to act on
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
