@@ -4,6 +4,8 @@ what it quantises, and how close it stays to fp32. Skips where NNCF or OpenVINO 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from backend_fixtures import shipped_openvino_difference
@@ -14,6 +16,7 @@ from geohsr.inference import backends
 from geohsr.inference.backends.capabilities import cpu_has_int8
 from geohsr.inference.backends.int8 import (
     CALIBRATION_EXPOSURES,
+    FLOAT_CONVOLUTIONS,
     FLOAT_OPERATIONS,
     calibration_images,
     nncf_installed,
@@ -68,6 +71,20 @@ def test_int8_quantises_the_networks_convolutions_only_and_is_cached(tmp_path, m
         for target in op.output(0).get_target_inputs()
     }
     assert "Convolution" in fed and not fed & set(FLOAT_OPERATIONS)
+    quantised_convolutions = {
+        target.get_node().get_friendly_name()
+        for op in quantised.get_ordered_ops()
+        if op.get_type_name() == "FakeQuantize"
+        for target in op.output(0).get_target_inputs()
+        if target.get_node().get_type_name() == "Convolution"
+    }
+    output_stage = [
+        op.get_friendly_name()
+        for op in quantised.get_ordered_ops()
+        if op.get_type_name() == "Convolution"
+        and any(re.fullmatch(pattern, op.get_friendly_name()) for pattern in FLOAT_CONVOLUTIONS)
+    ]
+    assert len(output_stage) == 2 and not quantised_convolutions & set(output_stage)
     Predictor(tiny_residual_model(seed=3), device="cpu", backend="openvino", precision="int8")
     assert "quantising" not in capfd.readouterr().err  # read from the cache
     assert isinstance(quantised, ov.Model)

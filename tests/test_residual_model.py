@@ -7,11 +7,8 @@ from residual_fixtures import tiny_residual_model
 from training_fixtures import smooth_cube
 
 from geohsr.models import create_model
-from geohsr.models.residual import (
-    RECOMMENDED_CHROMA_FLOOR,
-    ResidualSpectralModel,
-    root_polynomial_features,
-)
+from geohsr.models.baselines import root_polynomial_exponents, root_polynomial_features
+from geohsr.models.residual import RECOMMENDED_CHROMA_FLOOR, ResidualSpectralModel
 from geohsr.models.weights import load_weights, save_weights
 from geohsr.spectral.cameras import cie1964
 from geohsr.spectral.metamer import rerender_error
@@ -180,3 +177,15 @@ def test_paper_models_are_unchanged_by_the_residual_variant():
 
 
 PAPER_MODEL_OUTPUT_SUM = 52271.116899526794
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_root_polynomial_features_are_the_products_of_powers(dtype):
+    rgb = torch.rand(4, 5, 3, dtype=dtype) * 2
+    rgb[0, 0] = torch.tensor([0.0, 0.5, 0.0], dtype=dtype)  # zero channels
+    rgb[1, 1] = -0.25  # negative input counts as zero
+    exponents = torch.as_tensor(root_polynomial_exponents(3), dtype=dtype)
+    expected = (rgb.clamp_min(0).unsqueeze(-2) ** exponents).prod(dim=-1)
+    torch.testing.assert_close(
+        root_polynomial_features(rgb, exponents), expected, rtol=1e-5, atol=1e-9
+    )

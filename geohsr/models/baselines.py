@@ -39,6 +39,15 @@ def root_polynomial_exponents(degree: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
+def root_polynomial_features(rgb: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
+    """``(..., 3)`` RGB (clamped at 0) -> ``(..., T)`` terms ``prod_c rgb_c ** exponents[t, c]``
+    (exponents >= 0), computed as ``exp(log(rgb) @ exponents.T)``: one logarithm per channel
+    and one exponential per term, 3x faster than the powers on the CPU. Zero is taken as the
+    smallest normal float, so a term of a zero channel is ~1e-13 (float32) instead of 0."""
+    logs = torch.log(rgb.clamp_min(torch.finfo(rgb.dtype).tiny))
+    return torch.exp(logs @ exponents.to(logs.dtype).transpose(0, 1))
+
+
 class PixelRegression(nn.Module):
     """Per-pixel features of the RGB input followed by a linear map (1x1 conv) to 31 bands.
 
@@ -53,9 +62,7 @@ class PixelRegression(nn.Module):
 
     def features(self, rgb: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W) -> (B, T, H, W)`` regression terms."""
-        rgb = rgb.clamp_min(0.0).unsqueeze(1)  # (B, 1, 3, H, W)
-        powers = self.exponents[None, :, :, None, None]  # (1, T, 3, 1, 1)
-        return (rgb**powers).prod(dim=2)
+        return root_polynomial_features(rgb.movedim(1, -1), self.exponents).movedim(-1, 1)
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(rgb))  # (B, 31, H, W)

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from geohsr.models import mxresnet
-from geohsr.models.baselines import root_polynomial_exponents
+from geohsr.models.baselines import root_polynomial_exponents, root_polynomial_features
 from geohsr.models.registry import register_model
 from geohsr.models.unet import SpectralUnet
 from geohsr.spectral import N_BANDS
@@ -82,11 +82,6 @@ def ridge_fit(feats: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     lam = BASE_RIDGE * torch.diagonal(gram, dim1=-2, dim2=-1).mean(-1)
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
     return torch.linalg.solve(gram + lam[..., None, None] * eye, feats.transpose(-1, -2) @ targets)
-
-
-def root_polynomial_features(rgb: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
-    """``(..., 3)`` RGB (clamped at 0) -> ``(..., T)`` terms ``prod_c rgb_c ** exponents[t, c]``."""
-    return (rgb.clamp_min(0.0).unsqueeze(-2) ** exponents).prod(dim=-1)
 
 
 class ResidualSpectralModel(nn.Module):
