@@ -11,7 +11,9 @@ from geohsr.exceptions import InputError
 from geohsr.spectral.cameras import cie1964, normalise_css, resolve_cameras
 from geohsr.spectral.encoding import decode_input, linear_to_srgb, srgb_to_linear
 from geohsr.spectral.metamer import (
+    SATURATION_LEVEL,
     fundamental_metamer_matrix,
+    project_nonnegative,
     project_to_metamer_set,
     rerender_error,
 )
@@ -43,6 +45,40 @@ def test_projection_rerenders_real_like_spectra_and_keeps_the_metameric_black():
     assert rerender_error(projected, rgb, css).max() < 1e-4
     # the true spectra are in the set: projecting them changes nothing
     np.testing.assert_allclose(project_to_metamer_set(cube * 0.8, rgb, css), cube * 0.8, atol=1e-5)
+
+
+def test_alternation_on_the_pixels_that_need_it_equals_it_on_every_pixel():
+    """Only pixels with negatives after the first projection alternate; the result is the
+    plain alternation's on every pixel (two images with different cameras, channels-last
+    input, saturated pixels)."""
+    import torch
+
+    cameras = [cie1964().normalised, resolve_cameras(["cie1964"])[0].normalised[::-1].copy()]
+    css = torch.tensor(np.stack(cameras), dtype=torch.float32)  # (2, 3, 31)
+    projector = torch.tensor(np.stack([fundamental_metamer_matrix(c) for c in cameras]))
+    projector = projector.float()
+    cube = torch.tensor(np.stack([smooth_cube(16, 20, seed=1), smooth_cube(16, 20, seed=2)]))
+    cube = cube * 0.2  # dark, so that the noisy guess projects below 0 in places
+    rgb = torch.einsum("bcl,blhw->bchw", css, cube)
+    rgb[0, :, :2, :2] = 1.0  # saturated
+    noise = torch.tensor(np.random.default_rng(0).normal(0, 0.08, cube.shape), dtype=cube.dtype)
+    guess = (cube + noise).contiguous(memory_format=torch.channels_last)
+    expected = guess.clone()
+    unclipped = (rgb < SATURATION_LEVEL).all(dim=1, keepdim=True)
+    for _ in range(20):  # the plain alternation on every pixel
+        gap = rgb - torch.einsum("bcl,blhw->bchw", css, expected)
+        expected = expected + torch.einsum("blc,bchw->blhw", projector, gap) * unclipped
+        expected = expected.clamp_min(0)
+    some_need_it = (
+        guess
+        + torch.einsum(
+            "blc,bchw->blhw", projector, rgb - torch.einsum("bcl,blhw->bchw", css, guess)
+        )
+        < 0
+    ).any(1)
+    assert 0 < some_need_it.float().mean() < 1
+    result = project_nonnegative(guess, rgb, css, projector, alternations=20)
+    torch.testing.assert_close(result, expected, rtol=0, atol=1e-5)
 
 
 def test_clipped_pixels_are_left_as_predicted():
