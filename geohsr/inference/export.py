@@ -56,7 +56,9 @@ def finish(model: nn.Module, spectra: torch.Tensor, rgb: torch.Tensor) -> torch.
     """Eager end of a forward pass: ``spectra`` ``(B, 31, H, W)`` from :class:`ExportableCore`
     (cropped to ``rgb``'s size) -> the model's output for ``rgb`` ``(B, 3, H, W)``."""
     if isinstance(model, ResidualSpectralModel):
-        return model.project_current(model.current_base(rgb) + spectra.float(), rgb)
+        unprojected = model.current_base(rgb)  # a new float32 tensor: add in place
+        unprojected += spectra
+        return model.project_current(unprojected, rgb)
     if isinstance(model, SpectralUnet):
         return spectra
     with torch.autocast(rgb.device.type, enabled=False):

@@ -158,20 +158,22 @@ class Predictor:
         """
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected a batch (N, 3, h, w), got shape {batch.shape}")
-        outputs = []
+        sizes = call_sizes(batch.shape[0], self.batch_size, self.device.type)
+        if len(sizes) == 1 and sizes[0] == batch.shape[0]:  # one call: its output as it is
+            with self._lock:
+                return self.backend.forward(batch)
+        cubes = np.empty((batch.shape[0], N_BANDS, *batch.shape[2:]), np.float32)
         with self._lock:
             start = 0
-            for size in call_sizes(batch.shape[0], self.batch_size, self.device.type):
+            for size in sizes:
                 windows = batch[start : start + size]
                 count = len(windows)
                 if count < size:  # padded with copies of the last window
                     padding = np.repeat(windows[-1:], size - count, axis=0)
                     windows = np.concatenate([windows, padding])
-                outputs.append(self.backend.forward(windows)[:count])
+                cubes[start : start + count] = self.backend.forward(windows)[:count]
                 start += count
-        if not outputs:
-            return np.zeros((0, N_BANDS, *batch.shape[2:]), np.float32)
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+        return cubes
 
 
 def call_sizes(n_windows: int, batch_size: int, device_type: str = "cpu") -> list[int]:
