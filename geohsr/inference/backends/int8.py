@@ -17,6 +17,15 @@ the shipped model's MRAE rose 5.2 % on an unseen camera (Nikon D5100), with ``MI
 1.0 % (clean CIE 1964: +1.9 % -> -0.01 %); but the wider ranges cost the darker airborne
 cubes more (+1.1-1.2 % -> +2.3-3.2 %). Mean over the 8 accuracy conditions: +1.8 % -> +0.94 %.
 
+The output stage stays in floating point too (:data:`FLOAT_CONVOLUTIONS`: the pixel-shuffle
+convolution before the full-resolution head and the final 1x1 convolution to 31 bands), as
+does the fused attention: the airborne conditions' cost fell from +2.3/+3.2 % to +1.1/+1.3 %
+and the mean to +0.45 % (``python benchmarks/accuracy.py --backends openvino:int8``). Keeping
+more in floating point (the head's two full-resolution convolutions, the first four encoder
+convolutions, or any one decoder stage) moved the airborne cost by at most 0.1 % more, and
+full bias correction made it worse (+3.1/+3.8 %): the remaining error is spread over every
+quantised layer.
+
 Calibration needs no data files: :func:`calibration_images` paints seeded synthetic scenes
 from the weights' own reference spectra (a sample of their training spectra), rendered at a
 fixed gain through the model's current camera (CIE 1964 when none), 8-bit, at exposures from
