@@ -219,6 +219,15 @@ def test_info_summarises_a_cube_and_names_an_unfinished_one(tmp_path, rgb, weigh
     assert "crs: EPSG:32633" in lines and "pixel size: 10 x 10" in lines
     assert "model: scene_test_linear" in lines and "weights: t.safetensors" in lines
     assert any(line.startswith("inference: torch fp32") for line in lines)
+    keys = [line.split(":")[0] for line in lines]  # provenance as reconstruct writes it
+    assert (
+        keys.index("software")
+        < keys.index("model")
+        < keys.index("weights")
+        < keys.index("inference")
+        < keys.index("tile")
+        < keys.index("encoding")
+    )
     as_json = __import__("json").loads(run("info", "--json", out).stdout)
     assert as_json["model"] == "scene_test_linear" and as_json["complete"] is True
     assert (as_json["bands"], as_json["height"], as_json["width"]) == (31, 90, 80)

@@ -35,6 +35,31 @@ _NOT_PROVENANCE = {
 }
 
 
+#: the order ``geohsr info`` lists provenance in, as ``reconstruct`` writes it (GeoTIFF tags
+#: come back sorted by name); other attributes follow in their stored order
+PROVENANCE_ORDER = (
+    "title",
+    "software",
+    "source_file",
+    "input_bands",
+    "input_mask",
+    "input_scaling",
+    "input_encoding",
+    "radiometric_convention",
+    "camera",
+    "model",
+    "model_config",
+    "weights",
+    "weights_sha256",
+    "inference",
+    "tile",
+    "overlap",
+    "windows_per_block",
+    "blend",
+    "encoding",
+)
+
+
 def open_cube(path: str | Path) -> xr.DataArray:
     """A geohsr cube (``.zarr`` or ``.tif``) as a lazy ``(wavelength, y, x)`` array,
     reflectance float (NaN = nodata). Raises :class:`InputError` when it is missing or
@@ -124,7 +149,9 @@ def _read_cube(path: str | Path) -> tuple[xr.DataArray, dict[str, str]]:
             continue
         if isinstance(value, str | int | float):
             provenance[name] = str(value)
-    return cube, provenance
+    rank = {key: index for index, key in enumerate(PROVENANCE_ORDER)}
+    ordered = sorted(provenance, key=lambda key: rank.get(key, len(rank)))  # stable
+    return cube, {key: provenance[key] for key in ordered}
 
 
 def _format_name(path: str | Path) -> str:
