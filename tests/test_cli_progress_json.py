@@ -88,4 +88,18 @@ def test_ctrl_c_ends_in_one_line_saying_how_to_go_on(tmp_path, monkeypatch):
     assert result.exit_code == 130
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("Error: stopped by Ctrl+C; unfinished outputs are not published")
-    assert "--resume" in line and "Aborted" not in result.output
+    assert "--resume" in line and "DST.partial" in line and "Aborted" not in result.output
+    assert "finetune" not in line and "batch" not in line  # only what applies to reconstruct
+
+
+def test_the_advice_after_a_stop_fits_the_command():
+    from geohsr.cli.main import after_a_stop
+
+    assert "last checkpoint" in after_a_stop("finetune") and "--resume" in after_a_stop("finetune")
+    assert "skips the scenes it finished" in after_a_stop("batch")
+    assert "--overwrite" in after_a_stop("reconstruct")
+    assert (
+        after_a_stop("preview")
+        == after_a_stop(None)
+        == "unfinished outputs are not published; rerun the command"
+    )

@@ -38,11 +38,22 @@ COMMANDS: dict[str, str] = {
 
 
 #: what a stopped command left and how to go on (reconstruct, batch, finetune)
-AFTER_A_STOP = (
-    "unfinished outputs are not published. Rerun with --resume to continue (a .zarr keeps "
-    "its finished rows in DST.partial, finetune its last checkpoint); a .tif starts again "
-    "with --overwrite; batch skips the scenes it finished"
-)
+AFTER_A_STOP = {
+    "reconstruct": (
+        "unfinished outputs are not published. A .zarr keeps its finished rows in "
+        "DST.partial: rerun the same command with --resume; a .tif starts again with "
+        "--overwrite"
+    ),
+    "finetune": "rerun the same command with --resume to continue from the last checkpoint",
+    "batch": "rerun the same command: it skips the scenes it finished",
+}
+#: the advice after a stop of any other command
+AFTER_ANY_STOP = "unfinished outputs are not published; rerun the command"
+
+
+def after_a_stop(command: str | None) -> str:
+    """What a user can do after ``geohsr COMMAND`` was stopped (Ctrl+C or SIGTERM)."""
+    return AFTER_A_STOP.get(command or "", AFTER_ANY_STOP)
 
 
 class Terminated(BaseException):
@@ -95,10 +106,12 @@ class LazyGroup(click.Group):
             click.echo(f"Error: {err.format_message()} (see `{where} --help`)", err=True)
             ctx.exit(err.exit_code)
         except Terminated:
-            click.echo(f"Error: stopped by SIGTERM; {AFTER_A_STOP}", err=True)
+            advice = after_a_stop(ctx.invoked_subcommand)
+            click.echo(f"Error: stopped by SIGTERM; {advice}", err=True)
             ctx.exit(128 + signal.SIGTERM)
         except KeyboardInterrupt:
-            click.echo(f"\nError: stopped by Ctrl+C; {AFTER_A_STOP}", err=True)
+            advice = after_a_stop(ctx.invoked_subcommand)
+            click.echo(f"\nError: stopped by Ctrl+C; {advice}", err=True)
             ctx.exit(128 + signal.SIGINT)
 
 
