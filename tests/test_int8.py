@@ -64,19 +64,16 @@ def test_int8_quantises_the_networks_convolutions_only_and_is_cached(tmp_path, m
     first = Predictor(model, device="cpu", backend="openvino", precision="int8")
     assert "quantising the model to INT8" in capfd.readouterr().err
     quantised = first.backend.ir
-    fed = {
-        target.get_node().get_type_name()
+    fed = [  # the operations a FakeQuantize feeds
+        target.get_node()
         for op in quantised.get_ordered_ops()
         if op.get_type_name() == "FakeQuantize"
         for target in op.output(0).get_target_inputs()
-    }
-    assert "Convolution" in fed and not fed & set(FLOAT_OPERATIONS)
+    ]
+    fed_types = {node.get_type_name() for node in fed}
+    assert "Convolution" in fed_types and not fed_types & set(FLOAT_OPERATIONS)
     quantised_convolutions = {
-        target.get_node().get_friendly_name()
-        for op in quantised.get_ordered_ops()
-        if op.get_type_name() == "FakeQuantize"
-        for target in op.output(0).get_target_inputs()
-        if target.get_node().get_type_name() == "Convolution"
+        node.get_friendly_name() for node in fed if node.get_type_name() == "Convolution"
     }
     output_stage = [
         op.get_friendly_name()

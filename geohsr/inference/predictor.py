@@ -159,11 +159,10 @@ class Predictor:
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected a batch (N, 3, h, w), got shape {batch.shape}")
         sizes = call_sizes(batch.shape[0], self.batch_size, self.device.type)
-        if len(sizes) == 1 and sizes[0] == batch.shape[0]:  # one call: its output as it is
-            with self._lock:
-                return self.backend.forward(batch)
-        cubes = np.empty((batch.shape[0], N_BANDS, *batch.shape[2:]), np.float32)
         with self._lock:
+            if sizes == [batch.shape[0]]:  # one call: its output as it is
+                return self.backend.forward(batch)
+            cubes = np.empty((batch.shape[0], N_BANDS, *batch.shape[2:]), np.float32)
             start = 0
             for size in sizes:
                 windows = batch[start : start + size]
