@@ -93,13 +93,18 @@ def test_int8_of_the_shipped_model_stays_within_two_percent_of_fp32():
     assert 0 < relative < 0.02  # 4.3 % with the input and the multiplies quantised too
 
 
-def test_auto_never_picks_int8_at_its_measured_cost(monkeypatch):
+def test_auto_picks_int8_only_with_vnni_and_below_the_cost_limit(monkeypatch):
     monkeypatch.delenv("GEOHSR_PRECISION", raising=False)  # the suite sets fp32
     monkeypatch.setattr(backends, "cpu_has_int8", lambda: True)
     monkeypatch.setattr(backends, "nncf_installed", lambda: True)
     monkeypatch.setattr(backends, "cpu_has_bf16", lambda: True)
-    assert backends.MEASURED_MRAE_COST["int8"] > backends.MAX_AUTO_COST
-    assert backends.resolve_precision("auto", "openvino", "cpu") == "bf16"
-    monkeypatch.setitem(backends.MEASURED_MRAE_COST, "int8", 0.004)  # were it cheap enough
+    monkeypatch.setattr(backends, "cpu_has_vnni", lambda: True)
+    assert backends.MEASURED_MRAE_COST["int8"] < backends.MAX_AUTO_COST  # adapted weights
     assert backends.resolve_precision("auto", "openvino", "cpu") == "int8"
     assert backends.resolve_precision("auto", "torch", "cpu") == "bf16"
+    monkeypatch.setattr(backends, "cpu_has_vnni", lambda: False)  # AVX2 only: slow, unmeasured
+    assert backends.resolve_precision("auto", "openvino", "cpu") == "bf16"
+    assert backends.resolve_precision("int8", "openvino", "cpu") == "int8"  # when asked for
+    monkeypatch.setattr(backends, "cpu_has_vnni", lambda: True)
+    monkeypatch.setitem(backends.MEASURED_MRAE_COST, "int8", 0.013)  # were it too costly
+    assert backends.resolve_precision("auto", "openvino", "cpu") == "bf16"

@@ -35,6 +35,16 @@ def _csv_list(text: str | None, kind: type = str) -> list:
 @click.option("--model", default="mxr_unet18", show_default=True, help="Registry model name.")
 @click.option("--width", default=1.0, show_default=True, help="Channel multiplier of the model.")
 @click.option("--init", "init", default=None, help="Start from these weights (name or path).")
+@click.option(
+    "--int8-adapt",
+    "int8_adapt",
+    is_flag=True,
+    help="Adapt the --init weights to --precision int8 instead of training: the network, with "
+    "its INT8 arithmetic simulated, learns to reproduce the float --init model on the "
+    "rendered crops (needs NNCF). Writes OUT/int8/<init file name>; put that int8 folder "
+    "beside the --init file for --precision int8 to use it. Uses --data, the camera and "
+    "exposure options, --steps, --lr (e.g. 5e-5), --batch-size, --seed.",
+)
 @click.option("--freeze-encoder", is_flag=True, help="Train the decoder only.")
 @click.option(
     "--chroma-floor",
@@ -228,6 +238,7 @@ def finetune(**options) -> None:
             width=options["width"],
             init=options["init"],
             freeze_encoder=options["freeze_encoder"],
+            int8_adapt=options["int8_adapt"],
             chroma_floor=options["chroma_floor"],
             level_input=options["level_input"],
             loss=options["loss"],
@@ -266,6 +277,14 @@ def finetune(**options) -> None:
             export_name=options["export_name"],
             **session,
         )
+    if config.int8_adapt:
+        from geohsr.training.int8_adapt import adapt_for_int8
+
+        path, step = adapt_for_int8(config)
+        finished = step >= (config.steps or 0)
+        done = "finished" if finished else "stopped early (continue with --resume)"
+        click.echo(f"{done} at step {step}/{config.steps}; INT8-adapted weights: {path}")
+        return
     result = train(config)
     state = "stopped early (continue with --resume)" if result.stopped_early else "finished"
     click.echo(f"{state} at step {result.step}/{result.total_steps}; run folder {result.out_dir}")

@@ -136,7 +136,10 @@ class Predictor:
         return f"{self.backend.name} {self.backend.precision}"
 
     def provenance(self) -> dict[str, Any]:
-        """Model name, config, weights file and its SHA-256, camera (for output metadata)."""
+        """Model name, config, weights file and its SHA-256, camera, backend and precision
+        (for output metadata); with INT8-adapted weights (``--precision int8``) also their
+        file (``int8/<name>``) and SHA-256 as ``network_weights`` and
+        ``network_weights_sha256``."""
         if self.weights is not None and self._sha256 is None:
             self._sha256 = file_sha256(self.weights)
         return {
@@ -148,6 +151,17 @@ class Predictor:
             "camera_aware": hasattr(self.model, "set_camera"),
             "backend": self.backend.name,
             "precision": self.backend.precision,
+            **self._network_weights(),
+        }
+
+    def _network_weights(self) -> dict[str, str]:
+        """The INT8-adapted weights file whose network the backend runs, if any."""
+        path = getattr(self.backend, "network_weights", None)
+        if path is None:
+            return {}
+        return {
+            "network_weights": f"{Path(path).parent.name}/{Path(path).name}",
+            "network_weights_sha256": file_sha256(path),
         }
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

@@ -129,7 +129,7 @@ def cube_attrs(
         "model_config": json.dumps(model["model_config"], sort_keys=True),
         "weights": model["weights"],
         "weights_sha256": model["weights_sha256"],
-        "inference": f"{model.get('backend', 'torch')} {model.get('precision', 'fp32')}",
+        "inference": _inference_note(model),
         "tile": options.tile,
         "overlap": options.overlap,
         "windows_per_block": predictor.batch_size,
@@ -150,6 +150,17 @@ INPUT_ENCODING_NOTES = {
     "linear": "linear (values proportional to radiance or reflectance, used as scaled)",
     "srgb": "srgb (the IEC 61966-2-1 sRGB transfer curve was removed after scaling)",
 }
+
+
+def _inference_note(model: dict[str, Any]) -> str:
+    """Backend and precision, and the INT8-adapted weights when their network ran."""
+    note = f"{model.get('backend', 'torch')} {model.get('precision', 'fp32')}"
+    if model.get("network_weights"):
+        note += (
+            f" (network: INT8-adapted weights {model['network_weights']}, SHA-256 "
+            f"{model['network_weights_sha256']})"
+        )
+    return note
 
 
 def _camera_note(model: dict[str, Any]) -> str:

@@ -35,6 +35,9 @@ class TrainConfig:
     width: float = 1.0
     init: str | None = None
     freeze_encoder: bool = False
+    #: adapt the --init weights to INT8 inference instead of training on the targets
+    #: (geohsr.training.int8_adapt)
+    int8_adapt: bool = False
     #: chroma floor of residual models (None: the --init weights' own, or
     #: RECOMMENDED_CHROMA_FLOOR for a new model)
     chroma_floor: float | None = None
