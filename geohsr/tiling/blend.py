@@ -46,9 +46,9 @@ class BlockOutput:
 
 
 #: channels weighted at a time: a 512 x 512 window's scratch (2 MB) stays in the CPU cache;
-#: blending a 2048^2 scene's 25 windows took 40 % less time than all 31 channels at once
-#: (`benchmarks/scene_throughput.py` profile). Each pixel's sum adds the same terms in the same
-#: order either way (bit-identical).
+#: blending a block of two 512 x 512 windows took 0.035 s against 0.053 s with all 31
+#: channels at once (2 cores, a training run sharing them). Each pixel's sum adds the same
+#: terms in the same order either way (bit-identical).
 CACHE_CHANNELS = 2
 
 

@@ -40,6 +40,9 @@ arithmetic simulated, to reproduce the float model (``geohsr finetune --int8-ada
 weights file and records that it was adapted from exactly that file (its SHA-256), the INT8
 backend quantises it instead; the classical base, the camera and the metamer projection
 still come from the weights themselves.
+The shipped adapted copy (``pretrained/int8/``, 400 steps) cost, with INT8 version 4,
++0.29 % MRAE on average and +0.64 % at worst over the 8 conditions (``python
+benchmarks/accuracy.py --backends openvino:int8``, 2026-12-01; airborne +0.30 / +0.06 %).
 
 Calibration needs no data files: :func:`calibration_images` paints seeded synthetic scenes
 from the weights' own reference spectra (a sample of their training spectra), rendered at a
