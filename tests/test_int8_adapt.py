@@ -51,8 +51,17 @@ def test_adapted_copy_is_used_only_when_made_from_these_weights(tmp_path, capsys
 
     stale = _weights_with_adapted_copy(tmp_path / "b", source_sha="0" * 64)
     assert load_adapted_network(load_weights(stale)[0]) is None
-    assert "was not adapted from tiny.safetensors" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert "was not adapted from tiny.safetensors" in message and "no INT8-adapted" not in message
     assert load_adapted_network(tiny_residual_model()) is None  # no weights file at all
+    assert "no INT8-adapted copy" in capsys.readouterr().err
+
+    broken = _weights_with_adapted_copy(tmp_path / "c")
+    adapted_weights_path(broken).write_bytes(b"\0" * 100)  # truncated, corrupt
+    assert load_adapted_network(load_weights(broken)[0]) is None
+    message = capsys.readouterr().err
+    assert "INT8-adapted copy" in message and "cannot be used" in message
+    assert "quantising the weights themselves" in message and "no INT8-adapted" not in message
 
 
 @needs_int8

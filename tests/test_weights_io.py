@@ -127,3 +127,14 @@ def test_convert_to_fp16_keeps_metadata_and_outputs(tmp_path):
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(half.eval()(x), model.eval()(x), rtol=5e-3, atol=5e-3)
+
+
+def test_saved_weights_get_the_usual_file_permissions(tmp_path, tiny_model):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = save_weights(tiny_model, tmp_path / "w.safetensors")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644  # safetensors alone creates 0600

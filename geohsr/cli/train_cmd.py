@@ -43,7 +43,7 @@ def _csv_list(text: str | None, kind: type = str) -> list:
     "its INT8 arithmetic simulated, learns to reproduce the float --init model on the "
     "rendered crops (needs NNCF). Writes OUT/int8/<init file name>; put that int8 folder "
     "beside the --init file for --precision int8 to use it. Uses --data, the camera and "
-    "exposure options, --steps, --lr (e.g. 5e-5), --batch-size, --seed.",
+    "exposure options, --steps, --lr (default here 5e-5), --batch-size, --seed.",
 )
 @click.option("--freeze-encoder", is_flag=True, help="Train the decoder only.")
 @click.option(
@@ -278,12 +278,20 @@ def finetune(**options) -> None:
             **session,
         )
     if config.int8_adapt:
-        from geohsr.training.int8_adapt import adapt_for_int8
+        from geohsr.training.int8_adapt import ADAPT_LR, adapt_for_int8
 
+        source = click.get_current_context().get_parameter_source("lr")
+        if not options["resume"] and source == click.core.ParameterSource.DEFAULT:
+            config.lr = ADAPT_LR  # a fine-tune of a fine model, not training
         path, step = adapt_for_int8(config)
         finished = step >= (config.steps or 0)
         done = "finished" if finished else "stopped early (continue with --resume)"
         click.echo(f"{done} at step {step}/{config.steps}; INT8-adapted weights: {path}")
+        click.echo(
+            f"use it: put {path.parent.name}/{path.name} in an int8 folder beside the --init "
+            "weights file (shipped weights: pretrained/int8/), e.g. after `geohsr convert` "
+            "to float16; --precision int8 then runs it (geohsr info on a cube names it)"
+        )
         return
     result = train(config)
     state = "stopped early (continue with --resume)" if result.stopped_early else "finished"

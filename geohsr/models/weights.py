@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,16 @@ def save_weights(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
+    os.chmod(tmp, _new_file_mode())  # safetensors creates owner-only files
     tmp.replace(path)
     return path
+
+
+def _new_file_mode() -> int:
+    """Permissions of a new regular file under the process umask (``0o644`` for ``022``)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

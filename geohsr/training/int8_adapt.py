@@ -30,6 +30,7 @@ import dataclasses
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ FLOAT_TORCH_OPERATIONS = (
 )
 #: torch node names of :data:`~geohsr.inference.backends.int8.FLOAT_CONVOLUTIONS`
 FLOAT_TORCH_CONVOLUTIONS = (r".*final_shuf[./]conv[./].*", r".*head[./]1[./].*")
+#: learning rate of ``--int8-adapt`` when ``--lr`` is not given (the shipped copy's)
+ADAPT_LR = 5e-5
 #: floor of the relative difference, times the crop's exposure (as ``--mrae-floor 0.01``)
 RELATIVE_FLOOR = 0.01
 
@@ -133,6 +136,11 @@ class Int8Adaptation:
             )
         self.teacher = teacher.requires_grad_(False)
         self.teacher_core = ExportableCore(self.teacher)
+        print(
+            "geohsr: int8-adapt: simulating the INT8 network (calibration on synthetic images, "
+            "about a minute)",
+            file=sys.stderr,
+        )
         calibration = [torch.from_numpy(x) for x in calibration_images(self.teacher)]
         self.student = simulate_int8(ExportableCore(copy.deepcopy(self.teacher)), calibration)
         self.trainable = [p for p in self.student.parameters() if p.requires_grad]

@@ -71,14 +71,6 @@ class OpenVINOBackend:
             adapted = load_adapted_network(model)
             if adapted is not None:
                 network, self.network_weights = adapted
-            else:
-                print(
-                    "geohsr: note: these weights have no INT8-adapted copy (int8/ beside the "
-                    "weights file), so INT8 quantises them as they are, which cost the shipped "
-                    "weights over 1 % MRAE on airborne scenes; make one with "
-                    "`geohsr finetune --int8-adapt` or use --precision bf16",
-                    file=sys.stderr,
-                )
         folder = cache_dir() / "openvino"
         key = f"{core_fingerprint(network)[:20]}-ov{_ov_version()}"
         self.ir_path = folder / f"{_model_name(network)}-{key}.xml"
