@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scene_fixtures import gradient_rgb
 
+from geohsr.inference.backends.capabilities import cpu_has_int8
+from geohsr.inference.backends.int8 import nncf_installed
 from geohsr.inference.predictor import Predictor
+
+#: tests that quantise to INT8 (``pip install "geohsr[int8]"`` on a CPU OpenVINO runs it on)
+needs_int8 = pytest.mark.skipif(
+    not (nncf_installed() and cpu_has_int8()), reason="NNCF or OpenVINO INT8 not available"
+)
 
 
 def shipped_openvino_difference(precision: str) -> float:

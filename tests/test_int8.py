@@ -8,24 +8,18 @@ import re
 
 import numpy as np
 import pytest
-from backend_fixtures import shipped_openvino_difference
+from backend_fixtures import needs_int8, shipped_openvino_difference
 from residual_fixtures import tiny_residual_model
 
 from geohsr.exceptions import ModelError
 from geohsr.inference import backends
-from geohsr.inference.backends.capabilities import cpu_has_int8
 from geohsr.inference.backends.int8 import (
     CALIBRATION_EXPOSURES,
     FLOAT_CONVOLUTIONS,
     FLOAT_OPERATIONS,
     calibration_images,
-    nncf_installed,
 )
 from geohsr.inference.predictor import Predictor
-
-needs_int8 = pytest.mark.skipif(
-    not (nncf_installed() and cpu_has_int8()), reason="NNCF or OpenVINO INT8 not available"
-)
 
 
 def test_int8_is_offered_only_by_openvino_with_nncf(monkeypatch):

@@ -9,23 +9,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
+from backend_fixtures import needs_int8
 from residual_fixtures import tiny_residual_model
 from training_fixtures import smooth_cube, write_cube_tif
 
-from geohsr.inference.backends.capabilities import cpu_has_int8
 from geohsr.inference.backends.int8 import (
     ADAPTED_FROM_KEY,
     adapted_weights_path,
     load_adapted_network,
-    nncf_installed,
 )
 from geohsr.models.weights import file_sha256, load_weights, read_metadata, save_weights
-
-needs_int8 = pytest.mark.skipif(
-    not (nncf_installed() and cpu_has_int8()), reason="NNCF or OpenVINO INT8 not available"
-)
 
 
 def _weights_with_adapted_copy(folder: Path, *, source_sha: str | None = None) -> Path:

@@ -170,15 +170,10 @@ class Int8Adaptation:
         }
 
     def _restore(self) -> None:
+        from geohsr.training.trainer import check_same_curve
+
         state = load_checkpoint(self.out_dir / "checkpoints" / "last.pt")
-        saved = json.loads(json.dumps(state["signature"]))
-        current = json.loads(json.dumps(self.config.curve_signature()))
-        if saved != current:
-            changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-            raise TrainingError(
-                f"cannot resume: settings changed since the checkpoint ({', '.join(changed)}); "
-                "resume with the original options or start a new --out folder"
-            )
+        check_same_curve(self.config, state["signature"])
         self.student.load_state_dict(state["student"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

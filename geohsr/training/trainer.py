@@ -235,6 +235,22 @@ def inherited_val_scenes(init: str | None, scenes: Sequence[Scene]) -> list[str]
     return names
 
 
+def check_same_curve(config: TrainConfig, signature: dict, *, same_length: bool = True) -> None:
+    """Raise :class:`TrainingError` naming the settings of ``config`` that differ from a
+    checkpoint's curve ``signature`` (or ``steps`` when ``same_length`` is False); settings
+    added to :class:`TrainConfig` after the checkpoint was written take their defaults."""
+    current = json.loads(json.dumps(config.curve_signature()))
+    defaults = TrainConfig(data=config.data, out_dir=config.out_dir)
+    saved = json.loads(json.dumps({**defaults.curve_signature(), **signature}))
+    changed = sorted(k for k in set(current) | set(saved) if current.get(k) != saved.get(k))
+    if changed or not same_length:
+        what = ", ".join(changed) or "steps"
+        raise TrainingError(
+            f"cannot resume: settings changed since the checkpoint ({what}); "
+            "resume with the original options or start a new --out folder"
+        )
+
+
 class Trainer:
     """One training session; :meth:`run` trains and returns a :class:`TrainResult`."""
 
@@ -362,17 +378,9 @@ class Trainer:
 
     def _restore(self) -> None:
         state = load_checkpoint(self.checkpoint_dir / "last.pt")
-        current = json.loads(json.dumps(self.config.curve_signature()))
-        # settings added to TrainConfig after the checkpoint was written take their defaults
-        defaults = TrainConfig(data=self.config.data, out_dir=self.config.out_dir)
-        saved = json.loads(json.dumps({**defaults.curve_signature(), **state["signature"]}))
-        changed = sorted(k for k in set(current) | set(saved) if current.get(k) != saved.get(k))
-        if changed or state["total_steps"] != self.total_steps:
-            what = ", ".join(changed) or "steps"
-            raise TrainingError(
-                f"cannot resume: settings changed since the checkpoint ({what}); "
-                "resume with the original options or start a new --out folder"
-            )
+        check_same_curve(
+            self.config, state["signature"], same_length=state["total_steps"] == self.total_steps
+        )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
