@@ -178,15 +178,23 @@ def load_weights(
     return model.to(device).eval(), meta
 
 
-#: metadata entries :func:`save_weights` writes itself (not copied by :func:`convert_weights`)
+#: metadata entries :func:`save_weights` writes itself (not carried over by
+#: :func:`carried_metadata`)
 _AUTOMATIC_KEYS = (
     "format_version",
     "model",
     "config",
+    "parameters",
     "wavelengths_nm",
     "software_version",
     "dtype",
 )
+
+
+def carried_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """The entries of weights metadata ``meta`` that a re-saved copy keeps (training data,
+    recipe, camera, metrics ...): all but those :func:`save_weights` writes itself."""
+    return {key: value for key, value in meta.items() if key not in _AUTOMATIC_KEYS}
 
 
 def portable_data_spec(spec: str) -> str:
@@ -204,7 +212,7 @@ def convert_weights(src: str | Path, dst: str | Path, *, half: bool = True) -> P
     (file name and SHA-256). Returns ``dst``."""
     path = resolve_weights(src)
     model, meta = load_weights(path)
-    kept = {k: v for k, v in meta.items() if k not in _AUTOMATIC_KEYS}
+    kept = carried_metadata(meta)
     if isinstance(kept.get("training_data"), list):
         kept["training_data"] = [portable_data_spec(str(s)) for s in kept["training_data"]]
     kept["converted_from"] = {"weights": path.name, "sha256": file_sha256(path)}

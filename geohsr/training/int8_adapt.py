@@ -51,6 +51,7 @@ from geohsr.inference.backends.openvino_backend import telemetry_off
 from geohsr.inference.export import ExportableCore
 from geohsr.models.residual import ResidualSpectralModel
 from geohsr.models.weights import (
+    carried_metadata,
     file_sha256,
     portable_data_spec,
     read_metadata,
@@ -125,6 +126,9 @@ class Int8Adaptation:
             raise TrainingError("give the length of the adaptation: --steps N")
         self.config = config
         self.init_path = resolve_weights(config.init)
+        #: what every export records of the --init file (read once)
+        self.init_metadata = carried_metadata(read_metadata(self.init_path))
+        self.init_sha256 = file_sha256(self.init_path)
         # data, cameras, the --init model and seeds as finetune builds them (its loss is
         # not used; its checkpoints are not ours: resumed below)
         self.trainer = Trainer(dataclasses.replace(config, resume=False, loss="mrae"))
@@ -193,15 +197,8 @@ class Int8Adaptation:
         adapted = copy.deepcopy(self.teacher)
         student_state = self.student.model.state_dict()
         adapted.load_state_dict({key: student_state[key] for key in adapted.state_dict()})
-        meta = {
-            key: value
-            for key, value in read_metadata(self.init_path).items()
-            if key not in ("format_version", "model", "config", "parameters", "dtype")
-        }
-        meta[ADAPTED_FROM_KEY] = {
-            "weights": self.init_path.name,
-            "sha256": file_sha256(self.init_path),
-        }
+        meta = dict(self.init_metadata)
+        meta[ADAPTED_FROM_KEY] = {"weights": self.init_path.name, "sha256": self.init_sha256}
         meta["int8_adaptation"] = {
             "steps": self.step,
             "lr": self.config.lr,
