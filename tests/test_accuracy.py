@@ -196,6 +196,15 @@ def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path):
     assert "**not met**" in card
     assert file_sha256(path) in card
     assert "None" not in card and "/somewhere" not in card
+    assert "Run through the inference backends" not in card  # no backend runs reported
+    report["results"]["net_cave@openvino-int8"] = {
+        key: {"mean": {**value["mean"], "mrae": value["mean"]["mrae"] * 1.005}}
+        for key, value in report["results"]["net_cave"].items()
+    }
+    card = render_model_card(path, report)
+    assert (
+        "| CAVE clean CIE 1964 (camera known) | net_cave@openvino-int8 | 0.1005 | +0.50% |" in card
+    )
 
 
 def test_relative_errors_by_level_bins_by_input_brightness():

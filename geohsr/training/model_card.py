@@ -177,6 +177,35 @@ def _accuracy_lines(label: str, sha256: str, accuracy: Mapping[str, Any]) -> lis
         "run it without and compare with RPR fitted over all training cameras. Real-world: RGGB "
         f"mosaic, noise, bilinear demosaic and JPEG (seed {accuracy['seed']}).",
     ]
+    return lines + _backend_lines(label, own, accuracy)
+
+
+def _backend_lines(label: str, own: str, accuracy: Mapping[str, Any]) -> list[str]:
+    """The weights ``own`` run through real backends (``accuracy.py --backends``, results
+    labelled ``OWN@BACKEND-PRECISION``): their metrics and change against ``own``'s."""
+    runs = [run for run in accuracy["results"] if run.startswith(f"{own}@")]
+    if not runs:
+        return []
+    lines = [
+        "",
+        "Run through the inference backends (`benchmarks/accuracy.py --backends`, what "
+        "`--backend` / `--precision` compute; int8 runs the INT8-adapted copy in `int8/` "
+        "when there is one):",
+        "",
+        "| Condition | Run | MRAE | change | SAM (deg) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for run in runs:
+        for condition in accuracy["conditions"]:
+            key = condition["key"]
+            if key not in accuracy["results"][run] or key not in accuracy["results"][own]:
+                continue
+            mean = accuracy["results"][run][key]["mean"]
+            base = accuracy["results"][own][key]["mean"]["mrae"]
+            lines.append(
+                f"| {condition['label']} | {label}@{run.split('@', 1)[1]} | {mean['mrae']:.4f} "
+                f"| {mean['mrae'] / base - 1:+.2%} | {mean['sam']:.2f} |"
+            )
     return lines
 
 
