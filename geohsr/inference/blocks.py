@@ -111,7 +111,7 @@ class BlockReconstructor:
         self.plan: BlendPlan = plan
         self.weights = feather_weights(self.grid.window_height, self.grid.window_width, overlap)
         device = getattr(predictor, "device", None)
-        #: model on a GPU: the CPU is free to blend in parallel threads while it computes
+        #: model on a GPU: the CPU is free to read and blend while it computes the next block
         self.concurrent = getattr(device, "type", "cpu") != "cpu"
 
     def region(self, band_index: int, block_index: int) -> tuple[slice, slice]:
@@ -201,7 +201,7 @@ class BlockReconstructor:
             self.weights,
             pending=pending,
             carry=carry,
-            executor=array_pool() if self.concurrent else None,
+            executor=array_pool(),  # the model is not running now (CPU) or not on the CPU
         )
         rows, cols = self.kept(band_index, block_index)
         values = output.values[:, rows, cols]
@@ -269,8 +269,9 @@ def stream_blocks(
     (``reconstructor.concurrent``) :data:`READERS_BESIDE_A_GPU` threads read ahead, another
     thread runs the model one block ahead while the calling thread blends, so at most two
     blocks' predictions are held; on CPU the model and the
-    blend take turns in one thread (run side by side they slowed torch's CPU kernels, whose
-    threads wait busily, by a fifth: ``benchmarks/scene_throughput.py``).
+    blend take turns (run side by side they slowed torch's CPU kernels, whose threads wait
+    busily, by a fifth: ``benchmarks/scene_throughput.py``), the blend spread over the
+    cores the model has just left.
     """
     plan = reconstructor.plan
     order = [(i, j) for i in range(first_band, len(plan.bands)) for j in range(len(plan.blocks))]

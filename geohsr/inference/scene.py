@@ -438,7 +438,7 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
                     rerender_max = max(rerender_max or 0.0, result.rerender_error)
                 progress.update(result.n_windows, values.shape[1] * values.shape[2])
                 if j == len(plan.blocks) - 1:
-                    behind.submit(writer.band_done, i)  # only after the band's writes
+                    behind.then(writer.band_done, i)  # after the band's writes, in order
             behind.drain()
             with output_errors(writer.path, resumable=resumable):
                 path = writer.finish(run_attrs(rerender_max), bands_total=len(plan.bands))
