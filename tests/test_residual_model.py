@@ -184,8 +184,12 @@ def test_root_polynomial_features_are_the_products_of_powers(dtype):
     rgb = torch.rand(4, 5, 3, dtype=dtype) * 2
     rgb[0, 0] = torch.tensor([0.0, 0.5, 0.0], dtype=dtype)  # zero channels
     rgb[1, 1] = -0.25  # negative input counts as zero
+    rgb[2, 2] = 0.0  # black
     exponents = torch.as_tensor(root_polynomial_exponents(3), dtype=dtype)
     expected = (rgb.clamp_min(0).unsqueeze(-2) ** exponents).prod(dim=-1)
-    torch.testing.assert_close(
-        root_polynomial_features(rgb, exponents), expected, rtol=1e-5, atol=1e-9
-    )
+    features = root_polynomial_features(rgb, exponents)
+    torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-9)
+    # terms of zero channels are exactly 0 (a black pixel's base spectrum too): a tiny
+    # non-zero value would give it a direction and change the spectral angles scored
+    assert torch.equal(features[expected == 0], torch.zeros_like(features[expected == 0]))
+    assert not torch.isnan(features).any()

@@ -39,12 +39,19 @@ def root_polynomial_exponents(degree: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
+#: logarithm standing for log(0): times the smallest positive exponent (1/3) it underflows
+#: exp to exactly 0, and times a zero exponent it is 0 (log(0) = -inf would give NaN there)
+LOG_ZERO = -1.0e4
+
+
 def root_polynomial_features(rgb: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
     """``(..., 3)`` RGB (clamped at 0) -> ``(..., T)`` terms ``prod_c rgb_c ** exponents[t, c]``
     (exponents >= 0), computed as ``exp(log(rgb) @ exponents.T)``: one logarithm per channel
-    and one exponential per term, 3x faster than the powers on the CPU. Zero is taken as the
-    smallest normal float, so a term of a zero channel is ~1e-13 (float32) instead of 0."""
-    logs = torch.log(rgb.clamp_min(torch.finfo(rgb.dtype).tiny))
+    and one exponential per term, 3x faster than the powers on the CPU. A term of a zero
+    channel is exactly 0, as the power is (:data:`LOG_ZERO`): taking zero as the smallest
+    normal float instead gave black pixels a ~1e-13 spectrum with a direction, which moved
+    the benchmark's SAM of dark conditions by up to 0.5 deg (MRAE unchanged)."""
+    logs = torch.log(rgb.clamp_min(0.0)).clamp_min(LOG_ZERO)
     return torch.exp(logs @ exponents.to(logs.dtype).transpose(0, 1))
 
 
