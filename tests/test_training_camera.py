@@ -89,6 +89,29 @@ def test_fixed_gain_rendering_scales_the_target_and_never_normalises_brightness(
     assert min(exposures) < 0.15 and max(exposures) > 0.8  # log-uniform over the range
 
 
+def test_spectral_tilt_changes_spectra_smoothly_and_renders_the_tilted_target():
+    cube = smooth_cube(16, 16)
+    sampler = CameraSampler([cie1964()], CameraSampling(spectral_tilt=0.3))
+    factors = []
+    for seed in range(20):
+        sample = sampler.render(cube, np.random.default_rng(seed))
+        factor = (sample.target / (cube * sample.exposure))[:, 3, 5]  # per band, any pixel
+        np.testing.assert_allclose(
+            sample.target / (cube * sample.exposure),
+            np.broadcast_to(factor[:, None, None], cube.shape),
+            rtol=1e-5,
+        )
+        assert factor.mean() == pytest.approx(1.0, rel=1e-5) and (factor > 0).all()
+        assert np.abs(np.diff(np.log(factor), 2)).max() < 0.02  # smooth: a quadratic in log
+        rendered = np.clip(np.einsum("cl,lhw->chw", sample.css, sample.target), 0, 1)
+        np.testing.assert_allclose(sample.rgb, rendered, rtol=1e-5, atol=1e-6)  # consistent
+        factors.append(factor)
+    spread = np.log(np.array(factors))[:, [0, -1]]  # log factor at 400 and 700 nm
+    assert 0.1 < spread.std() < 1.0  # it varies, by about the strength asked
+    untilted = CameraSampler([cie1964()], CameraSampling()).render(cube, np.random.default_rng(0))
+    np.testing.assert_allclose(untilted.target, cube * untilted.exposure, rtol=1e-6)
+
+
 def test_quantised_samples_sit_on_8_bit_levels_and_known_flag_follows_probability():
     cube = smooth_cube(16, 16)
     sampler = CameraSampler([cie1964()], CameraSampling(quantize_prob=1.0, known_prob=0.5))

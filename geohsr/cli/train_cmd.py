@@ -114,6 +114,13 @@ def _csv_list(text: str | None, kind: type = str) -> list:
     help="Maximum random shift of the camera response, nm.",
 )
 @click.option(
+    "--spectral-tilt",
+    default=0.0,
+    show_default=True,
+    help="Std of a random smooth tilt and bow (log scale, across 400-700 nm) applied to "
+    "each sample's spectra before rendering: spectra beyond the training scenes'.",
+)
+@click.option(
     "--wb-jitter",
     default=0.0,
     show_default=True,
@@ -253,6 +260,7 @@ def finetune(**options) -> None:
             camera_mix=options["camera_mix"],
             spectral_shift_nm=options["spectral_shift"],
             wb_jitter=options["wb_jitter"],
+            spectral_tilt=options["spectral_tilt"],
             degrade_prob=options["degrade_prob"],
             jpeg_quality=tuple(_csv_list(options["jpeg_quality"], int)),
             exposure=tuple(_csv_list(options["exposure"], float)),

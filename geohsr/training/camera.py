@@ -9,7 +9,9 @@ network to guess absolute level from image statistics.
 :class:`CameraSampler` draws per sample a camera (one listed, or a random convex mixture of the
 pool), a small spectral shift, a white-balance error, the exposure, 8-bit quantisation, and
 whether the camera counts as known to the model (it then gets the response: camera-aware base
-and metamer projection) or not.
+and metamer projection) or not; optionally a smooth random spectral tilt of the spectra
+themselves (:func:`spectral_tilt_factor`), so the network meets spectra beyond the few
+training scenes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from geohsr.exceptions import InputError
+from geohsr.spectral import N_BANDS
 from geohsr.spectral.cameras import CameraResponse, normalise_css
 from geohsr.spectral.render import quantize, render_fixed_gain, shift_css
 
@@ -48,6 +51,8 @@ class CameraSampling:
     wb_jitter: standard deviation of the log per-channel white-balance error. exposure: range
     of k, drawn log-uniformly. quantize_prob: probability of 8-bit quantisation.
     known_prob: probability that the model is given the camera response.
+    spectral_tilt: standard deviation of the coefficients of :func:`spectral_tilt_factor`
+    (0: spectra as they are).
     """
 
     mix_prob: float = 0.0
@@ -56,6 +61,7 @@ class CameraSampling:
     exposure: tuple[float, float] = (0.05, 1.5)
     quantize_prob: float = 0.0
     known_prob: float = 0.0
+    spectral_tilt: float = 0.0
 
     def to_metadata(self) -> dict[str, Any]:
         """JSON-ready record of the sampling settings."""
@@ -66,7 +72,22 @@ class CameraSampling:
             "exposure": list(self.exposure),
             "quantize_prob": self.quantize_prob,
             "known_prob": self.known_prob,
+            "spectral_tilt": self.spectral_tilt,
         }
+
+
+def spectral_tilt_factor(
+    rng: np.random.Generator, strength: float, n_bands: int = N_BANDS
+) -> np.ndarray:
+    """A smooth positive factor ``(n_bands,)`` float32 with mean 1:
+    ``exp(a * P1(t) + b * P2(t))`` over t in [-1, 1] spanning the bands (Legendre
+    polynomials), ``a, b ~ N(0, strength)``. Multiplying a reflectance cube by it gives the
+    spectra of other, similar materials (or the same ones under another light): a tilt of
+    +-``strength`` in log across 400-700 nm and a bow of the same size."""
+    t = np.linspace(-1.0, 1.0, n_bands)
+    a, b = rng.normal(0.0, strength, size=2)
+    factor = np.exp(a * t + b * (1.5 * t**2 - 0.5))
+    return (factor / factor.mean()).astype(np.float32)
 
 
 class CameraSampler:
@@ -114,8 +135,11 @@ class CameraSampler:
         return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
     def render(self, cube: np.ndarray, rng: np.random.Generator) -> RenderedSample:
-        """Render ``cube`` (31, H, W) reflectance with a random camera and exposure."""
+        """Render ``cube`` (31, H, W) reflectance with a random camera and exposure (and
+        spectral tilt: the target is then the tilted cube)."""
         s = self.sampling
+        if s.spectral_tilt > 0:
+            cube = cube * spectral_tilt_factor(rng, s.spectral_tilt, cube.shape[0])[:, None, None]
         css = self.sample_css(rng)
         exposure = self.sample_exposure(rng)
         rgb = render_fixed_gain(cube, css, exposure)

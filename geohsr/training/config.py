@@ -59,6 +59,7 @@ class TrainConfig:
     camera_mix: float = 0.0
     spectral_shift_nm: float = 0.0
     wb_jitter: float = 0.0
+    spectral_tilt: float = 0.0
     exposure: tuple[float, float] = (0.05, 1.5)
     quantize_prob: float = 0.0
     known_camera_prob: float = 0.5

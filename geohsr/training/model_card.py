@@ -106,6 +106,12 @@ def _camera_lines(meta: Mapping[str, Any]) -> list[str]:
             f"{sampling['mix_prob']:g}, spectral shift up to +-{sampling['shift_nm']:g} nm, "
             f"log white-balance error sd {sampling['wb_jitter']:g}, " + _exposure_text(sampling)
         )
+        if tilt := sampling.get("spectral_tilt"):
+            lines.append(
+                f"- Spectra tilted per sample by a random smooth factor (log-scale tilt and "
+                f"bow across 400-700 nm, sd {tilt:g}) before rendering; the target is tilted "
+                "alike."
+            )
     if rule := camera.get("exposure_rule"):
         lines.append(f"- Exposure: {rule}.")
     if degradation := meta.get("degradation"):

@@ -108,6 +108,7 @@ def build_camera(config: TrainConfig) -> CameraSampler:
         mix_prob=config.camera_mix,
         shift_nm=config.spectral_shift_nm,
         wb_jitter=config.wb_jitter,
+        spectral_tilt=config.spectral_tilt,
         exposure=tuple(config.exposure),
         quantize_prob=config.quantize_prob,
         known_prob=config.known_camera_prob,
