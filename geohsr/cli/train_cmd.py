@@ -115,6 +115,7 @@ def _csv_list(text: str | None, kind: type = str) -> list:
 )
 @click.option(
     "--spectral-tilt",
+    type=click.FloatRange(min=0.0),
     default=0.0,
     show_default=True,
     help="Std of a random smooth tilt and bow (log scale, across 400-700 nm) applied to "

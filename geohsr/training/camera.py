@@ -63,6 +63,10 @@ class CameraSampling:
     known_prob: float = 0.0
     spectral_tilt: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.spectral_tilt < 0:
+            raise InputError(f"spectral tilt must be >= 0 (0: off), got {self.spectral_tilt}")
+
     def to_metadata(self) -> dict[str, Any]:
         """JSON-ready record of the sampling settings."""
         return {
