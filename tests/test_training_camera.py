@@ -108,8 +108,9 @@ def test_spectral_tilt_changes_spectra_smoothly_and_renders_the_tilted_target():
         factors.append(factor)
     spread = np.log(np.array(factors))[:, [0, -1]]  # log factor at 400 and 700 nm
     assert 0.1 < spread.std() < 1.0  # it varies, by about the strength asked
-    with pytest.raises(InputError, match="spectral tilt"):
-        CameraSampling(spectral_tilt=-0.1)
+    for bad in (-0.1, float("nan"), float("inf"), 5.0):
+        with pytest.raises(InputError, match="spectral tilt"):
+            CameraSampling(spectral_tilt=bad)
     untilted = CameraSampler([cie1964()], CameraSampling()).render(cube, np.random.default_rng(0))
     np.testing.assert_allclose(untilted.target, cube * untilted.exposure, rtol=1e-6)
 

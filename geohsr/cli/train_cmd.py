@@ -23,6 +23,17 @@ def _csv_list(text: str | None, kind: type = str) -> list:
     return [kind(v.strip()) for v in text.split(",") if v.strip()] if text else []
 
 
+def _checked_tilt(value: float) -> float:
+    """``--spectral-tilt`` checked before any run folder is made."""
+    from geohsr.exceptions import InputError
+    from geohsr.training.camera import check_spectral_tilt
+
+    try:
+        return check_spectral_tilt(value)
+    except InputError as err:
+        raise click.BadParameter(str(err)) from err
+
+
 @click.command()
 @click.option("--data", "data", multiple=True, help=DATA_HELP)
 @click.option(
@@ -115,11 +126,13 @@ def _csv_list(text: str | None, kind: type = str) -> list:
 )
 @click.option(
     "--spectral-tilt",
-    type=click.FloatRange(min=0.0),
+    type=float,
+    callback=lambda ctx, param, value: _checked_tilt(value),
     default=0.0,
     show_default=True,
     help="Std of a random smooth tilt and bow (log scale, across 400-700 nm) applied to "
-    "each sample's spectra before rendering: spectra beyond the training scenes'.",
+    "each sample's spectra before rendering: spectra beyond the training scenes' (0 to 1; "
+    "0: off).",
 )
 @click.option(
     "--wb-jitter",

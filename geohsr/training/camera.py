@@ -42,6 +42,22 @@ class RenderedSample:
     known: bool
 
 
+#: largest spectral tilt accepted: log-scale coefficients of sd 1 already change a spectrum's
+#: ends by factors of e^2 and more; larger ones overflow or only make noise
+MAX_SPECTRAL_TILT = 1.0
+
+
+def check_spectral_tilt(value: float) -> float:
+    """``value`` if it is a usable spectral tilt (0 to :data:`MAX_SPECTRAL_TILT`), else
+    :class:`InputError`."""
+    if not 0.0 <= value <= MAX_SPECTRAL_TILT:  # NaN fails too
+        raise InputError(
+            f"spectral tilt must be between 0 (off) and {MAX_SPECTRAL_TILT:g}, got {value}; "
+            "0.1-0.3 are the values tried"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class CameraSampling:
     """How :class:`CameraSampler` varies the camera per sample.
@@ -64,8 +80,7 @@ class CameraSampling:
     spectral_tilt: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.spectral_tilt < 0:
-            raise InputError(f"spectral tilt must be >= 0 (0: off), got {self.spectral_tilt}")
+        check_spectral_tilt(self.spectral_tilt)
 
     def to_metadata(self) -> dict[str, Any]:
         """JSON-ready record of the sampling settings."""
