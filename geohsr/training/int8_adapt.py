@@ -30,6 +30,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -80,12 +81,17 @@ FLOAT_TORCH_CONVOLUTIONS = (r".*final_shuf[./]conv[./].*", r".*head[./]1[./].*")
 ADAPT_LR = 5e-5
 #: floor of the relative difference, times the crop's exposure (as ``--mrae-floor 0.01``)
 RELATIVE_FLOOR = 0.01
+#: seconds NNCF may take to compile and load its torch extension on first use (its own
+#: default, 60, ran out on 2 busy cores in a fresh environment); the user's
+#: NNCF_EXTENSION_LOAD_TIMEOUT wins
+EXTENSION_LOAD_TIMEOUT_S = 900
 
 
 def simulate_int8(core: ExportableCore, calibration: list[torch.Tensor]) -> ExportableCore:
     """A copy of ``core`` with NNCF fake quantisation where the INT8 backend quantises, ranges
     from ``calibration`` (``(1, 3, h, w)`` RGB) with the backend's estimator. Quantiser
     parameters are frozen; the copy's network weights train."""
+    os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", str(EXTENSION_LOAD_TIMEOUT_S))
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
 
