@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -151,11 +152,13 @@ class Predictor:
             "camera_aware": hasattr(self.model, "set_camera"),
             "backend": self.backend.name,
             "precision": self.backend.precision,
-            **self._network_weights(),
+            **self._network_weights,
         }
 
+    @functools.cached_property
     def _network_weights(self) -> dict[str, str]:
-        """The INT8-adapted weights file whose network the backend runs, if any."""
+        """The INT8-adapted weights file whose network the backend runs, if any (hashed
+        once, like the weights file: provenance is asked for every scene of a batch)."""
         path = getattr(self.backend, "network_weights", None)
         if path is None:
             return {}
