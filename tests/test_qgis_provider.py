@@ -298,11 +298,17 @@ FAKE = textwrap.dedent(
     mode, out = os.environ["FAKE_MODE"], sys.argv[3]
     if mode == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    def publish_then_exit(signum, frame):  # as geohsr does when stopped while publishing
+        os.replace(out + ".partial", out)
+        print("note: " + out + " is complete; the stop came as it was published", file=sys.stderr)
+        sys.exit(0)
+    if mode == "publishing":
+        signal.signal(signal.SIGTERM, publish_then_exit)
     open(out + ".partial", "w").write("half")
     print("note: a raster read has no georeference", file=sys.stderr, flush=True)
     for done in range(1, 5):
         print(json.dumps({{"done": done, "total": 4}}), file=sys.stderr, flush=True)
-        if mode in ("slow", "stubborn"):
+        if mode in ("slow", "stubborn", "publishing"):
             time.sleep(60)
     if mode == "error":
         print("Error: the input has 4 bands; pass --bands R,G,B", file=sys.stderr)
@@ -364,6 +370,24 @@ def test_cancel_stops_the_process_and_no_output_remains(tmp_path, fake, mode):
     assert percents == [25.0] and not out.exists()
     assert runner.remove_partials(str(out)) == [tmp_path / "o.tif.partial"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_geohsr"]
+
+
+def test_a_cancel_that_comes_as_geohsr_publishes_returns_the_complete_run(tmp_path, fake):
+    out = tmp_path / "o.tif"
+    percents, messages = [], []
+    result = run_fake(
+        fake,
+        out,
+        "publishing",
+        on_progress=percents.append,
+        on_message=messages.append,
+        is_canceled=lambda: bool(percents),
+        grace_s=10,
+    )
+    assert result.returncode == 0 and out.read_text() == "half"
+    assert runner.TOO_LATE_TO_CANCEL in messages
+    assert any("is complete" in line for line in result.stderr)
+    assert runner.partial_paths(str(out))[0].exists() is False
 
 
 def test_cannot_start_says_how_to_set_the_executable(tmp_path):

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import click
 
+from geohsr._stops import PUBLISHED_ATTR
 from geohsr._version import __version__
 from geohsr.cli.notes import warnings_as_notes
 from geohsr.exceptions import GeoHSRError
@@ -37,6 +38,9 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: key of ``ctx.meta`` under which a command records the output it writes (reconstruct)
+OUTPUT_META = "geohsr.output"
+
 #: what a stopped command left and how to go on (reconstruct, batch, finetune)
 AFTER_A_STOP = {
     "reconstruct": (
@@ -51,9 +55,24 @@ AFTER_A_STOP = {
 AFTER_ANY_STOP = "unfinished outputs are not published; rerun the command"
 
 
-def after_a_stop(command: str | None) -> str:
-    """What a user can do after ``geohsr COMMAND`` was stopped (Ctrl+C or SIGTERM)."""
+def after_a_stop(command: str | None, output: str | None = None) -> str:
+    """What a user can do after ``geohsr COMMAND`` was stopped (Ctrl+C or SIGTERM), for
+    its ``output`` when known (reconstruct)."""
+    if command == "reconstruct" and output is not None:
+        if output.lower().endswith(".zarr"):
+            return (
+                f"{output} is not published; {output}.partial keeps its finished rows: rerun "
+                "the same command with --resume to continue"
+            )
+        return f"{output} is not published; rerun the same command with --overwrite"
     return AFTER_A_STOP.get(command or "", AFTER_ANY_STOP)
+
+
+def published_before_stop(err: BaseException) -> str | None:
+    """The output a stopped command finished publishing while the stop waited (see
+    :mod:`geohsr._stops`), else ``None``."""
+    output = getattr(err, PUBLISHED_ATTR, None)
+    return None if output is None else str(output)
 
 
 class Terminated(BaseException):
@@ -105,14 +124,23 @@ class LazyGroup(click.Group):
             where = err.ctx.command_path if err.ctx is not None else ctx.command_path
             click.echo(f"Error: {err.format_message()} (see `{where} --help`)", err=True)
             ctx.exit(err.exit_code)
-        except Terminated:
-            advice = after_a_stop(ctx.invoked_subcommand)
-            click.echo(f"Error: stopped by SIGTERM; {advice}", err=True)
-            ctx.exit(128 + signal.SIGTERM)
-        except KeyboardInterrupt:
-            advice = after_a_stop(ctx.invoked_subcommand)
-            click.echo(f"\nError: stopped by Ctrl+C; {advice}", err=True)
-            ctx.exit(128 + signal.SIGINT)
+        except (Terminated, KeyboardInterrupt) as err:
+            how = "SIGTERM" if isinstance(err, Terminated) else "Ctrl+C"
+            code = 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
+            published = published_before_stop(err)
+            if published is not None and ctx.invoked_subcommand == "reconstruct":
+                # the stop came as the cube was published: the command's work is done
+                click.echo(
+                    f"note: {published} is complete; the stop ({how}) came as it was published",
+                    err=True,
+                )
+                ctx.exit(0)
+            advice = after_a_stop(ctx.invoked_subcommand, ctx.meta.get(OUTPUT_META))
+            if published is not None:
+                advice = f"{published} was complete and is published; {advice}"
+            newline = "\n" if how == "Ctrl+C" else ""  # after the ^C the terminal echoes
+            click.echo(f"{newline}Error: stopped by {how}; {advice}", err=True)
+            ctx.exit(code)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -73,7 +73,7 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
         show_default=True,
         help="Arithmetic precision of the model: auto picks fp16 on CUDA; on CPU int8 where "
         'it has VNNI/AMX and NNCF is installed (pip install "geohsr[int8]"; the shipped '
-        "INT8-adapted weights: MRAE +0.3 %% on average, +0.6 %% at worst), else bf16 with "
+        "INT8-adapted weights: MRAE +0.3 % on average, +0.6 % at worst), else bf16 with "
         "bfloat16 hardware, else fp32 (see README, Speed). fp32 is exact across runs.",
     ),
     click.option(

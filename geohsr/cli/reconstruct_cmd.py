@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from geohsr.cli.cluster_options import reconstruct_on, scene_cluster_options
+from geohsr.cli.main import OUTPUT_META
 from geohsr.cli.options import options_from_params, reconstruct_options
 from geohsr.cli.progress_output import progress_arg, progress_option
 from geohsr.inference.value_range import value_notes
@@ -33,6 +34,7 @@ def reconstruct(
     Masked/nodata pixels become NaN (or 65535 with --dtype uint16). The progress bar shows
     on a terminal only (--progress json: one JSON line per update on stderr).
     """
+    click.get_current_context().meta[OUTPUT_META] = dst  # for the advice after a stop
     weights, options = options_from_params(params)
     result = reconstruct_on(
         params,

@@ -24,6 +24,7 @@ import rasterio
 import xarray as xr
 from dask.base import tokenize
 
+from geohsr._stops import publishing
 from geohsr._version import __version__
 from geohsr.exceptions import InputError, OutputError
 from geohsr.inference.blocks import BlockReconstructor, dataarray_reader, stream_blocks
@@ -262,7 +263,9 @@ def reconstruct_scene(
     fmt = check_options(dst, overwrite=overwrite, resume=resume)
     check_not_input(src, dst)
     make_output_folder(dst)
-    with output_lock(dst):  # held from the first check until publish or failure
+    # the lock is held from the first check until publish or failure; a stop (Ctrl+C,
+    # SIGTERM) while publishing waits until the sidecars are written too
+    with output_lock(dst), publishing(dst):
         check_output(dst, overwrite=overwrite, resume=resume)
         chunk = chunk_side(options.tile - options.overlap)
         raw = open_raster(src, chunks={"band": -1, "y": chunk, "x": chunk}, warp=options.warp)

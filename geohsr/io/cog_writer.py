@@ -25,6 +25,7 @@ from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
+from geohsr._stops import hold_stops
 from geohsr.exceptions import OutputError
 from geohsr.io.cube import COMPLETE_TAG, CubeGrid
 from geohsr.io.encoding import CubeEncoding
@@ -161,6 +162,7 @@ class CogCubeWriter:
             with suppress(OSError):
                 remove(cog)
             raise
+        hold_stops()  # the COG is checked: a stop now waits until it is published
         remove(self.partial)
         publish(cog, self.path)
         return self.path

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from geohsr._stops import hold_stops
 from geohsr.exceptions import OutputError
 from geohsr.io.cube import COMPLETE_ATTR, COMPLETE_TAG
 
@@ -276,7 +277,9 @@ def remove(path: Path) -> None:
 
 
 def publish(partial: Path, path: Path) -> None:
-    """Move a finished ``partial`` output to ``path`` (replacing an old output)."""
+    """Move a finished ``partial`` output to ``path`` (replacing an old output). Stops
+    wait from here to the end of the run (:func:`geohsr._stops.hold_stops`)."""
+    hold_stops()
     if path.exists():
         old = path.with_name(path.name + ".old")
         remove(old)

@@ -26,6 +26,7 @@ import dask.array as da
 import numpy as np
 import zarr
 
+from geohsr._stops import hold_stops
 from geohsr.exceptions import OutputError
 from geohsr.io.cube import COMPLETE_ATTR, CUBE_VARIABLE, CubeGrid, cube_dataarray
 from geohsr.io.encoding import CubeEncoding
@@ -228,6 +229,7 @@ class ZarrCubeWriter:
         return self._publish(attrs)
 
     def _publish(self, extra_attrs: dict[str, Any] | None) -> Path:
+        hold_stops()  # a stop now waits until the store is published (a few metadata writes)
         self.group.attrs.update(extra_attrs or {})
         self._consolidate()
         verify_zarr(self.partial, self.grid, self.encoding.dtype, self.attr_names)

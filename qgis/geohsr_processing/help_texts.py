@@ -48,7 +48,11 @@ RECONSTRUCT = (
     "<b>INPUT_ENCODING</b>: linear for radiometric / reflectance bands, srgb for camera "
     "JPEGs, most drone orthomosaics and 'true colour' products.</p>"
     "<p>Cancel stops geohsr; no output file appears (it is written to OUTPUT.partial and "
-    "renamed only when complete and checked).</p>" + RADIOMETRY + EXECUTABLE + CITATION
+    "renamed only when complete and checked). A Cancel that comes as the checked cube is "
+    "being renamed waits for it: the run then ends complete.</p>"
+    + RADIOMETRY
+    + EXECUTABLE
+    + CITATION
 )
 
 PREVIEW = (

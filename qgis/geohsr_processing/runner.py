@@ -64,6 +64,10 @@ class GeohsrError(Exception):
     """geohsr could not be run or stopped with an error (the message says why)."""
 
 
+#: the message when Cancel came as geohsr was publishing: it finished (exit code 0)
+TOO_LATE_TO_CANCEL = "Cancel came as geohsr finished: its output is complete"
+
+
 class Canceled(Exception):
     """The user cancelled the run; the subprocess was stopped."""
 
@@ -369,9 +373,10 @@ def run_geohsr(
     environ: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run ``command``: progress lines go to ``on_progress`` (percent), other lines to
-    ``on_message``; ``is_canceled()`` is polled and stops the process (:class:`Canceled`).
-    Exit code 0 returns the result; anything else raises :class:`GeohsrError` with
-    geohsr's message. Every callback runs in the calling thread."""
+    ``on_message``; ``is_canceled()`` is polled and stops the process (:class:`Canceled`,
+    unless it had finished: geohsr holds a stop that comes as it publishes its output
+    until it is complete, then exits 0). Exit code 0 returns the result; anything else
+    raises :class:`GeohsrError` with geohsr's message. Callbacks run in the calling thread."""
     try:
         process = subprocess.Popen(
             list(command),
@@ -395,11 +400,15 @@ def run_geohsr(
         reader.start()
     result = RunResult(returncode=-1)
     open_streams = 2
+    stopped = False
     try:
         while open_streams:
-            if is_canceled():
+            if not stopped and is_canceled():
                 stop_process(process, grace_s)
-                raise Canceled(f"{command[0]} {command[1]} was cancelled")
+                if process.returncode != 0:
+                    raise Canceled(f"{command[0]} {command[1]} was cancelled")
+                stopped = True  # it had finished: read what it printed, as after any run
+                on_message(TOO_LATE_TO_CANCEL)
             try:
                 name, line = lines.get(timeout=poll_s)
             except queue.Empty:
@@ -413,7 +422,7 @@ def run_geohsr(
                 continue
             getattr(result, name).append(line)
             on_message(line)
-        result.returncode = _wait(process, is_canceled, poll_s, grace_s)
+        result.returncode = _wait(process, is_canceled, poll_s, grace_s) if not stopped else 0
     finally:
         if process.poll() is None:  # an exception in a callback: never leave it running
             stop_process(process, grace_s)
@@ -434,4 +443,5 @@ def _wait(
         except subprocess.TimeoutExpired:
             if is_canceled():
                 stop_process(process, grace_s)
-                raise Canceled("cancelled") from None
+                if process.returncode != 0:
+                    raise Canceled("cancelled") from None

@@ -1,0 +1,164 @@
+"""A stop (Ctrl+C, SIGTERM) that comes as a finished cube is published waits until it is,
+sidecars included (:mod:`geohsr._stops`): no complete cube reported as unpublished, no
+cube without its STAC item and QGIS style. Each case runs in a fresh interpreter: a
+signal sent to the whole test process also reaches native threads earlier tests left."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from scene_fixtures import gradient_rgb, save_model, write_raster
+
+from geohsr.cli.main import after_a_stop, published_before_stop
+from geohsr.models import create_model
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
+
+
+HELD = """
+import os, signal
+from pathlib import Path
+from geohsr._stops import PUBLISHED_ATTR, hold_stops, publishing
+
+try:
+    with publishing("out.zarr"):
+        hold_stops()
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler would have run by now
+            sum(range(100))
+        print("held")
+except KeyboardInterrupt as err:
+    assert getattr(err, PUBLISHED_ATTR) == Path("out.zarr")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    print("delivered")
+"""
+
+
+def test_a_stop_while_publishing_waits_for_the_end_of_the_run():
+    result = run_python(HELD)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["held", "delivered"]
+
+
+BEFORE_THE_HOLD = """
+import os, signal
+from geohsr._stops import PUBLISHED_ATTR, publishing
+
+try:
+    with publishing("out.zarr"):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):
+            sum(range(100))
+        print("not stopped")
+except KeyboardInterrupt as err:
+    assert not hasattr(err, PUBLISHED_ATTR)
+    print("stopped at once")
+"""
+
+
+def test_a_stop_before_publishing_acts_at_once():
+    result = run_python(BEFORE_THE_HOLD)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["stopped", "at", "once"]
+
+
+ERROR_WINS = """
+import os, signal
+from geohsr._stops import hold_stops, publishing
+
+try:
+    with publishing("out.zarr"):
+        hold_stops()
+        os.kill(os.getpid(), signal.SIGINT)
+        raise OSError("disk full")
+except OSError as err:
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    print("error:", err)
+"""
+
+
+def test_an_error_while_publishing_wins_over_the_held_stop():
+    result = run_python(ERROR_WINS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "error: disk full"
+
+
+DEFAULT_SIGTERM = """
+import os, signal
+from geohsr._stops import hold_stops, publishing
+
+with publishing("out.zarr"):
+    hold_stops()
+    os.kill(os.getpid(), signal.SIGTERM)
+    print("published", flush=True)
+print("never")
+"""
+
+
+def test_a_held_sigterm_with_the_default_handler_ends_the_process_afterwards():
+    result = run_python(DEFAULT_SIGTERM)
+    assert result.returncode == -15 and result.stdout.split() == ["published"]
+
+
+#: reconstruct through the CLI; SIGTERM arrives as the output is renamed into place
+CLI_STOP = """
+import os, signal, sys
+import geohsr.io.output as output
+import geohsr.io.cog_writer as cog_writer
+import geohsr.io.zarr_writer as zarr_writer
+from geohsr.cli.main import cli
+
+real_publish = output.publish
+
+def publish_under_sigterm(partial, path):
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):
+        sum(range(100))
+    real_publish(partial, path)
+
+zarr_writer.publish = cog_writer.publish = publish_under_sigterm
+cli(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".tif"])
+def test_sigterm_as_the_cube_is_published_ends_complete_with_its_sidecars(tmp_path, suffix):
+    # a registered model: the subprocess does not see the test-only ones
+    weights = save_model(create_model("linear"), tmp_path / "t.safetensors")
+    rgb = write_raster(tmp_path / "in.tif", gradient_rgb(70, 60))
+    out = tmp_path / f"cube{suffix}"
+    args = [str(rgb), str(out), "--weights", str(weights), "--tile", "32", "--overlap", "8"]
+    result = subprocess.run(
+        [sys.executable, "-c", CLI_STOP, "reconstruct", *args, "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"note: {out} is complete; the stop (SIGTERM) came as it was published" in (
+        result.stderr
+    )
+    assert out.exists() and not (tmp_path / f"cube{suffix}.partial").exists()
+    assert (tmp_path / "cube.json").exists() and (tmp_path / "cube.qml").exists()
+
+
+def test_the_advice_names_the_output_of_the_stopped_run():
+    advice = after_a_stop("reconstruct", "out/a.zarr")
+    assert "out/a.zarr.partial keeps its finished rows" in advice and "--resume" in advice
+    assert "DST" not in advice
+    assert "--overwrite" in after_a_stop("reconstruct", "a.tif")
+    assert "DST.partial" in after_a_stop("reconstruct")  # the output is not known
+
+
+def test_published_before_stop_reads_the_attribute():
+    err = KeyboardInterrupt()
+    assert published_before_stop(err) is None
+    err.published_output = "a.zarr"
+    assert published_before_stop(err) == "a.zarr"
