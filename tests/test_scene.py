@@ -1,6 +1,8 @@
 """Scene reconstruction end to end: blending properties at scene level, both writers,
 metadata, nodata, odd sizes, no-CRS input, safe output."""
 
+import warnings
+
 import numpy as np
 import pytest
 import rasterio
@@ -14,6 +16,7 @@ from geohsr.inference.scene import (
     is_complete_output,
     reconstruct_scene,
 )
+from geohsr.io.zarr_gdal import GDALCompatibilityWarning, gdal_read_problem
 from geohsr.models import create_model
 from geohsr.spectral import WAVELENGTHS_NM
 
@@ -121,17 +124,41 @@ def test_uint16_output_is_scaled_with_nodata_stated(tmp_path):
 def test_float16_zarr_and_zarr_format_3(tmp_path):
     src = write_raster(tmp_path / "in.tif", gradient_rgb(50, 40))
     options = ReconstructOptions(tile=64, overlap=16, batch_size=2, dtype="float16", zarr_format=3)
-    reconstruct_scene(
-        src,
-        tmp_path / "out.zarr",
-        options=options,
-        predictor=predictor("scene_test_constant", value=0.5),
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reconstruct_scene(
+            src,
+            tmp_path / "out.zarr",
+            options=options,
+            predictor=predictor("scene_test_constant", value=0.5),
+        )
     assert (tmp_path / "out.zarr" / "zarr.json").is_file()
+    # a note exactly when this environment's GDAL cannot open it (GDAL 3.10: it cannot)
+    gdal_notes = [w for w in caught if issubclass(w.category, GDALCompatibilityWarning)]
+    problem = gdal_read_problem(tmp_path / "out.zarr")
+    assert len(gdal_notes) == (problem is not None)
+    if problem is not None:
+        assert "--zarr-format 2" in str(gdal_notes[0].message) and problem in str(
+            gdal_notes[0].message
+        )
     cube = xr.open_zarr(tmp_path / "out.zarr", decode_coords="all")["reflectance"]
     assert cube.dtype == np.float16 and float(cube.max()) == 0.5
     assert cube.rio.crs == rasterio.crs.CRS.from_string(CRS)
     assert is_complete_output(tmp_path / "out.zarr")
+
+
+def test_gdal_opens_the_default_zarr_format_and_no_note_is_given(tmp_path):
+    src = write_raster(tmp_path / "in.tif", gradient_rgb(50, 40))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reconstruct_scene(
+            src,
+            tmp_path / "out.zarr",
+            options=ReconstructOptions(tile=64, overlap=16, batch_size=2),
+            predictor=predictor("scene_test_constant", value=0.5),
+        )
+    assert gdal_read_problem(tmp_path / "out.zarr") is None
+    assert not [w for w in caught if issubclass(w.category, GDALCompatibilityWarning)]
 
 
 def test_float16_geotiff_is_refused_with_the_fix(tmp_path):

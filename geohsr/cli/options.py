@@ -150,7 +150,8 @@ _OPTIONS: tuple[Callable[[Callable], Callable], ...] = (
         type=click.Choice(["2", "3"]),
         default="2",
         show_default=True,
-        help="Zarr format (2 is readable by GDAL).",
+        help="Zarr format: 2 is readable by GDAL (QGIS); 3 by xarray and zarr-python, not "
+        "by GDAL 3.10 (a note says when this environment's GDAL cannot open it).",
     ),
 )
 

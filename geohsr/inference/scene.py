@@ -53,7 +53,7 @@ from geohsr.io.output import (
 from geohsr.io.read import InputScaling, open_raster, prepare_rgb
 from geohsr.io.sidecars import write_sidecars
 from geohsr.io.stac import item_path
-from geohsr.io.zarr_gdal import check_zarr_grid
+from geohsr.io.zarr_gdal import check_zarr_grid, warn_if_gdal_cannot_read
 from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side, stored_attrs, stored_fingerprint
 from geohsr.spectral import N_BANDS
 from geohsr.tiling.chunks import ACCESSOR_CHUNK_STRIDES, default_chunk_size, rows_covered
@@ -309,6 +309,8 @@ def reconstruct_scene(
             raise InputError(message) from err
         if options.sidecars:
             write_sidecars(result.output, src)
+        if fmt == "zarr":
+            warn_if_gdal_cannot_read(result.output, options.zarr_format)
         return result
 
 

@@ -12,6 +12,7 @@ go in the GDAL PAM sidecar of the array, which GDAL reads for the
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -146,3 +147,39 @@ def write_band_descriptions(
     sidecar = Path(store) / variable / PAM_SIDECAR
     sidecar.write_text(band_pam_xml(variable))
     return sidecar
+
+
+def gdal_read_problem(store: Path, variable: str = CUBE_VARIABLE) -> str | None:
+    """Why the GDAL that rasterio uses here cannot open ``store``'s ``variable`` (its error
+    and version), or ``None`` when it opens with all 31 bands. Reads only metadata."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        with rasterio.Env(), rasterio.open(f'ZARR:"{store}":/{variable}') as dataset:
+            if dataset.count == len(WAVELENGTHS_NM):
+                return None
+            problem = f"it sees {dataset.count} bands"
+    except RasterioError as err:
+        problem = " ".join(str(err).split())
+    return f"{problem} (GDAL {rasterio.__gdal_version__})"
+
+
+def warn_if_gdal_cannot_read(store: Path, zarr_format: int) -> None:
+    """A warning when a Zarr format 3 ``store`` does not open in this environment's GDAL:
+    QGIS and other GDAL readers of that version will not open it either."""
+    if zarr_format == 2:
+        return
+    problem = gdal_read_problem(store)
+    if problem is not None:
+        warnings.warn(
+            f"{store} is Zarr format 3, which xarray and zarr-python open but this "
+            f"environment's GDAL does not ({problem}); for QGIS and other GDAL readers "
+            "write --zarr-format 2 (the default)",
+            GDALCompatibilityWarning,
+            stacklevel=2,
+        )
+
+
+class GDALCompatibilityWarning(UserWarning):
+    """An output that GDAL-based readers (QGIS, rasterio) of this environment cannot open."""
