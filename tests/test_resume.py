@@ -1,5 +1,6 @@
 """--resume: an interrupted Zarr write continues and ends byte-identical to a clean run."""
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from scene_fixtures import CrashAfter, gradient_rgb, save_model, write_raster
 from geohsr.exceptions import OutputError
 from geohsr.inference.scene import ReconstructOptions, is_complete_output, reconstruct_scene
 from geohsr.io.output import partial_path
-from geohsr.io.zarr_writer import BANDS_DONE_ATTR
+from geohsr.io.zarr_writer import BANDS_DONE_ATTR, SETTINGS_ATTR, stored_attrs
 from geohsr.models import create_model
 
 OPTIONS = ReconstructOptions(tile=64, overlap=16, batch_size=2)
@@ -83,14 +84,27 @@ def test_resume_of_a_finished_output_made_otherwise_is_refused(tmp_path, scene, 
     assert tree_bytes(out) == before
 
 
-def test_resume_with_other_settings_starts_over(tmp_path, scene, weights):
+def test_resume_with_other_settings_is_refused_naming_them(tmp_path, scene, weights):
     out = tmp_path / "out.zarr"
     with pytest.raises(KeyboardInterrupt):
         reconstruct_scene(
             scene, out, predictor=CrashAfter(weights, 5, KeyboardInterrupt), options=OPTIONS
         )
-    other = ReconstructOptions(tile=64, overlap=8, batch_size=2)
-    result = reconstruct_scene(scene, out, weights=weights, options=other, resume=True)
+    partial = tmp_path / "out.zarr.partial"
+    before = tree_bytes(partial)
+    cases = (
+        (replace(OPTIONS, tile=32, overlap=8), "it differs in tile: 64 -> 32; overlap: 16 -> 8"),
+        (replace(OPTIONS, threads=1), "it differs in --threads: None -> 1"),
+    )
+    for options, named in cases:
+        with pytest.raises(OutputError, match="was started from another input or with") as err:
+            reconstruct_scene(scene, out, weights=weights, options=options, resume=True)
+        assert named in str(err.value) and "--overwrite to start again" in str(err.value)
+    assert tree_bytes(partial) == before  # its finished rows are kept
+    recorded = json.loads(stored_attrs(partial)[SETTINGS_ATTR])
+    assert str(tmp_path) not in json.dumps(recorded)  # no machine path in the cube
+    other = replace(OPTIONS, tile=32, overlap=8)
+    result = reconstruct_scene(scene, out, weights=weights, options=other, overwrite=True)
     assert result.resumed_from_band == 0 and is_complete_output(out)
 
 

@@ -12,7 +12,6 @@ stays the same.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -54,7 +53,13 @@ from geohsr.io.read import InputScaling, open_raster, prepare_rgb
 from geohsr.io.sidecars import write_sidecars
 from geohsr.io.stac import item_path
 from geohsr.io.zarr_gdal import check_zarr_grid, warn_if_gdal_cannot_read
-from geohsr.io.zarr_writer import ZarrCubeWriter, chunk_side, stored_attrs, stored_fingerprint
+from geohsr.io.zarr_writer import (
+    ZarrCubeWriter,
+    chunk_side,
+    settings_differences,
+    settings_fingerprint,
+    stored_fingerprint,
+)
 from geohsr.spectral import N_BANDS
 from geohsr.tiling.chunks import ACCESSOR_CHUNK_STRIDES, default_chunk_size, rows_covered
 from geohsr.tiling.feather import DEFAULT_FLOOR
@@ -278,7 +283,8 @@ def reconstruct_scene(
             predictor = _load_predictor(weights, options)
         attrs = cube_attrs(predictor, options, scaling, grid, str(src))  # as the user gave it
         if complete:
-            check_same_run(dst, zarr_fingerprint(attrs, options, grid, str(src.resolve())), attrs)
+            settings = resume_settings(attrs, options, grid, str(src.resolve()))
+            check_same_run(dst, settings, attrs)
             if options.sidecars and not item_path(dst).exists():
                 write_sidecars(dst, src)
             return _already_complete(dst, rgb)
@@ -314,32 +320,19 @@ def reconstruct_scene(
         return result
 
 
-def check_same_run(dst: Path, fingerprint: str, attrs: dict[str, Any]) -> None:
+def check_same_run(dst: Path, settings: dict[str, Any], attrs: dict[str, Any]) -> None:
     """A complete Zarr ``dst`` that ``resume`` would return as is must have been made from
-    this input with these settings (its stored fingerprint), else :class:`OutputError`
-    naming the recorded settings that differ from ``attrs`` (this run's provenance).
-    Cubes written before fingerprints were stored pass."""
+    this input with these ``settings`` (:func:`resume_settings`; its stored fingerprint),
+    else :class:`OutputError` naming the recorded settings and provenance ``attrs`` that
+    differ. Cubes written
+    before fingerprints were stored pass."""
     stored = stored_fingerprint(dst)
-    if stored is not None and stored != fingerprint:
-        differ = _differing_settings(stored_attrs(dst), attrs)
-        which = (
-            "; it differs in " + "; ".join(differ)
-            if differ
-            else " (weights, camera, tile, dtype, ...)"
-        )
+    if stored is not None and stored != settings_fingerprint(settings):
         raise OutputError(
             f"{dst} is complete but was made from another input or with other settings"
-            f"{which}; pass --overwrite to replace it, or write to another path"
+            f"{settings_differences(dst, settings, attrs)}; pass --overwrite to replace it, or "
+            "write to another path"
         )
-
-
-def _differing_settings(stored: dict, current: dict) -> list[str]:
-    """``key: stored -> current`` for each provenance entry both record that differs."""
-    return [
-        f"{key}: {stored[key]} -> {value}"
-        for key, value in current.items()
-        if key in stored and str(stored[key]) != str(value)
-    ]
 
 
 def _already_complete(dst: Path, rgb: xr.DataArray) -> ReconstructResult:
@@ -372,13 +365,12 @@ def _load_predictor(weights: str | Path, options: ReconstructOptions) -> Predict
 
 def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume, source_key):
     """The Zarr or COG writer of ``dst``. ``source_key`` (the input's absolute path) goes
-    into the Zarr resume fingerprint instead of ``source_file``, so a resume from another
+    into the Zarr resume settings instead of ``source_file``, so a resume from another
     folder still matches."""
     encoding = CubeEncoding(options.dtype, options.precision_bits)
     chunk = chunk_side(reconstructor.grid.stride)
     if fmt == "cog":
         return CogCubeWriter(dst, grid, attrs, encoding, chunk=chunk)
-    fingerprint = zarr_fingerprint(attrs, options, grid, source_key)
     return ZarrCubeWriter(
         dst,
         grid,
@@ -386,25 +378,25 @@ def _make_writer(fmt, dst, grid, attrs, options, reconstructor, resume, source_k
         encoding,
         chunk=chunk,
         zarr_format=options.zarr_format,
-        fingerprint=fingerprint,
+        settings=resume_settings(attrs, options, grid, source_key),
         resume=resume,
     )
 
 
-def zarr_fingerprint(
+def resume_settings(
     attrs: dict[str, Any], options: ReconstructOptions, grid: CubeGrid, source_key: str
-) -> str:
-    """SHA-256 of the settings a Zarr ``.partial`` is resumed with. Left out: the chunk size
-    (values do not depend on it) and the backend and precision as typed (``auto`` or
-    explicit): what they resolved to is the ``inference`` attribute, part of ``attrs``."""
+) -> dict[str, Any]:
+    """The settings a Zarr ``.partial`` is resumed with (stored in it, with their SHA-256
+    fingerprint). Left out: the chunk size (values do not depend on it) and the backend and
+    precision as typed (``auto`` or explicit): what they resolved to is the ``inference``
+    attribute, part of ``attrs``."""
     unrecorded = {"chunk_size", "backend", "precision"}
     recorded = {k: v for k, v in options.to_dict().items() if k not in unrecorded}
-    settings = {
+    return {
         "attrs": {**attrs, "source_file": source_key},
         "options": recorded,
         "shape": [grid.height, grid.width],
     }
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:

@@ -14,6 +14,7 @@ with xarray as expected (:func:`~geohsr.io.verify.verify_zarr`); only then is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -73,11 +74,61 @@ def zarr_compressor(zarr_format: int) -> Any:
     return BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle", blocksize=BLOSC_BLOCK_BYTES)
 
 
+#: root attribute holding the JSON of the settings the fingerprint is made of
+SETTINGS_ATTR = "geohsr_resume_settings"
+
+
 def stored_fingerprint(store: Path) -> str | None:
-    """The settings fingerprint of Zarr cube ``store`` (see ``zarr_fingerprint`` in
-    :mod:`geohsr.inference.scene`); None for cubes written before it was stored."""
+    """The settings fingerprint of Zarr cube ``store`` (:func:`settings_fingerprint` of
+    ``resume_settings`` in :mod:`geohsr.inference.scene`); None for cubes written before it
+    was stored."""
     group = zarr.open_group(str(store), mode="r", use_consolidated=False)
     return group.attrs.get(FINGERPRINT_ATTR)
+
+
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    """SHA-256 of a run's resume ``settings`` (JSON with sorted keys)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def recordable_settings(settings: dict[str, Any]) -> str:
+    """The JSON of the options and size in ``settings`` stored in the cube, to name what
+    differs later (the attributes are stored anyway; the input's absolute path, which only
+    the fingerprint depends on, is not)."""
+    return json.dumps({k: settings.get(k) for k in ("options", "shape")}, sort_keys=True)
+
+
+def settings_differences(store: Path, settings: dict[str, Any], attrs: dict[str, Any]) -> str:
+    """``"; it differs in key: stored -> current; ..."`` for the provenance ``attrs`` and the
+    options and size in ``settings`` that differ from those recorded in Zarr ``store``
+    (older stores recorded only the attributes), or a generic hint when none differs."""
+    stored_all = stored_attrs(store)
+    try:
+        stored = json.loads(stored_all[SETTINGS_ATTR])
+    except (KeyError, TypeError, ValueError):
+        stored = {}
+    differ = _changed(stored_all, attrs, str)
+    options = {k: v for k, v in (settings.get("options") or {}).items() if k not in attrs}
+    differ += _changed(stored.get("options") or {}, options, _option_name)
+    if stored.get("shape") not in (None, settings.get("shape")):
+        differ.append(f"size: {stored['shape']} -> {settings['shape']}")
+    if not differ:
+        return " (its input file, weights, camera, tile, dtype, ...)"
+    return "; it differs in " + "; ".join(differ)
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any], name) -> list[str]:
+    """``name(key): old -> new`` for each key both hold with different values."""
+    return [
+        f"{name(key)}: {old[key]} -> {value}"
+        for key, value in new.items()
+        if key in old and json.dumps(old[key], sort_keys=True) != json.dumps(value, sort_keys=True)
+    ]
+
+
+def _option_name(key: str) -> str:
+    """``--batch-size`` for the option field ``batch_size``."""
+    return "--" + key.replace("_", "-")
 
 
 def stored_attrs(store: Path) -> dict:
@@ -94,8 +145,11 @@ def chunk_side(stride: int) -> int:
 class ZarrCubeWriter:
     """Writes ``(31, H, W)`` reflectance blocks into ``<path>.partial``.
 
-    ``fingerprint`` identifies the run's settings: a partial store is resumed only when
-    ``resume`` is set and its fingerprint matches; otherwise it is started afresh. A store
+    ``settings`` (``resume_settings`` in :mod:`geohsr.inference.scene`) are stored with
+    their fingerprint: a partial store is resumed when ``resume`` is set and they match;
+    with other settings :class:`OutputError` says which differ (continuing would mix two
+    runs' values; starting afresh would silently drop its finished rows); a store that
+    cannot be read, or without ``resume``, is started afresh. A store
     is filled either band by band in one process (:meth:`write`, :meth:`band_done`,
     :meth:`finish`) or chunk by chunk from many (:mod:`geohsr.io.zarr_chunks`,
     :meth:`finish_chunks`); a resume may switch between the two.
@@ -110,7 +164,7 @@ class ZarrCubeWriter:
         *,
         chunk: int,
         zarr_format: int = 2,
-        fingerprint: str,
+        settings: dict[str, Any],
         resume: bool = False,
     ) -> None:
         check_zarr_grid(grid, Path(path))
@@ -118,18 +172,21 @@ class ZarrCubeWriter:
         self.partial = partial_path(self.path)
         self.encoding = encoding
         self.grid = grid
+        self.attrs = attrs
         self.attr_names = tuple(attrs)
-        self.fingerprint = fingerprint
+        self.fingerprint = settings_fingerprint(settings)
         self.chunk = chunk
-        resumed = self._resumable_attrs(fingerprint) if resume else None
+        resumed = self._resumable_attrs(settings) if resume else None
         self.bands_done = int(resumed.get(BANDS_DONE_ATTR, 0)) if resumed is not None else 0
         if resumed is None:
             remove(self.partial)
-            self._create(grid, attrs, chunk, zarr_format, fingerprint)
+            self._create(grid, attrs, chunk, zarr_format, settings)
         self.group, self.array = open_cube_for_writing(self.partial)
 
-    def _resumable_attrs(self, fingerprint: str) -> dict[str, Any] | None:
-        """The root attributes of a ``.partial`` made with the same settings, else None."""
+    def _resumable_attrs(self, settings: dict[str, Any]) -> dict[str, Any] | None:
+        """The root attributes of a ``.partial`` made with the same ``settings``; None when
+        there is none or it cannot be read. Raises :class:`OutputError` when its recorded
+        settings differ."""
         try:
             group = zarr.open_group(str(self.partial), mode="r", use_consolidated=False)
             attrs = dict(group.attrs)
@@ -143,14 +200,26 @@ class ZarrCubeWriter:
             zarr.errors.GroupNotFoundError,
         ):
             return None
-        return attrs if attrs.get(FINGERPRINT_ATTR) == fingerprint else None
+        stored = attrs.get(FINGERPRINT_ATTR)
+        if stored is not None and stored != self.fingerprint:
+            raise OutputError(
+                f"{self.partial} was started from another input or with other settings"
+                f"{settings_differences(self.partial, settings, self.attrs)}; rerun with the "
+                "settings it was started with to continue, or pass --overwrite to start again"
+            )
+        return attrs if stored == self.fingerprint else None
 
     def done_chunks(self) -> set[Chunk]:
         """Chunks recorded as written by tasks (:mod:`geohsr.io.zarr_chunks`)."""
         return done_chunks(self.partial)
 
     def _create(
-        self, grid: CubeGrid, attrs: dict[str, Any], chunk: int, zarr_format: int, fingerprint: str
+        self,
+        grid: CubeGrid,
+        attrs: dict[str, Any],
+        chunk: int,
+        zarr_format: int,
+        settings: dict[str, Any],
     ) -> None:
         lazy = da.zeros(
             (N_BANDS, grid.height, grid.width), dtype=np.float32, chunks=(N_BANDS, chunk, chunk)
@@ -159,7 +228,8 @@ class ZarrCubeWriter:
         dataset = cube.to_dataset()
         dataset.attrs = {
             **attrs,
-            FINGERPRINT_ATTR: fingerprint,
+            FINGERPRINT_ATTR: self.fingerprint,
+            SETTINGS_ATTR: recordable_settings(settings),
             BANDS_DONE_ATTR: 0,
             COMPLETE_ATTR: False,
         }
