@@ -126,6 +126,10 @@ def test_export_metadata_init_and_freeze(tmp_path, cubes_dir):
         json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     ]
     assert {e["event"] for e in log} == {"train", "val"}
+    # the last step trained with the schedule's final rate (max / div_factor / 1e4, torch's
+    # OneCycleLR), not the rate after it
+    final_lr = config.lr / config.div_factor / 1e4
+    assert [e for e in log if e["event"] == "train"][-1]["lr"] == pytest.approx(final_lr)
     assert (tmp_path / "run" / "loss_curve.png").stat().st_size > 0
 
     frozen = Trainer(
@@ -321,3 +325,55 @@ def test_level_input_for_new_models_and_grown_from_init(tmp_path, cubes_dir):
     assert model.net.encoder.stem[0][0].weight[:, 3].abs().sum() > 0  # the new channel trained
     with pytest.raises(TrainingError, match="level-input"):
         build_model(_config(tmp_path, [], model="mxr_unet18", level_input=0.1))
+
+
+def _finetune(cubes_dir: Path, out: Path, *extra: str):
+    args = [
+        "finetune",
+        "--data",
+        f"cubes:{cubes_dir}",
+        "--out",
+        str(out),
+        "--width",
+        "0.125",
+        "--crop",
+        "32",
+        "--batch-size",
+        "2",
+        "--loss",
+        "mse",
+        "--val-every",
+        "100",
+        "--quiet",
+        *extra,
+    ]
+    return CliRunner().invoke(cli, args)
+
+
+def test_finetune_refuses_a_folder_that_holds_a_run_and_resume_refuses_other_settings(
+    tmp_path, cubes_dir
+):
+    out = tmp_path / "run"
+    first = _finetune(cubes_dir, out, "--steps", "6", "--stop-after", "2")
+    assert first.exit_code == 0, first.output
+    log_before = (out / "metrics.jsonl").read_text()
+
+    again = _finetune(cubes_dir, out, "--steps", "6")  # forgot --resume
+    assert again.exit_code == 2
+    assert "already holds a training run (it reached step 2); pass --resume" in again.stderr
+    assert (out / "metrics.jsonl").read_text() == log_before  # nothing overwritten
+
+    other = _finetune(cubes_dir, out, "--resume", "--steps", "6", "--lr", "0.01")
+    assert other.exit_code == 2
+    assert "cannot resume" in other.stderr and "--lr (the run has 0.001, given 0.01)" in (
+        other.stderr
+    )
+    assert "--steps" not in other.stderr  # the same value as the run's is no change
+
+    resumed = _finetune(cubes_dir, out, "--resume", "--steps", "6", "--val-every", "2")
+    assert resumed.exit_code == 0, resumed.output
+    assert "finished at step 6/6" in resumed.stdout
+    assert json.loads((out / "config.json").read_text())["val_every"] == 2  # a session setting
+    log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    # validated where the first session stopped, then every 2 steps as this one asked
+    assert [e["step"] for e in log if e["event"] == "val"] == [2, 4, 6]

@@ -34,6 +34,114 @@ def _checked_tilt(value: float) -> float:
         raise click.BadParameter(str(err)) from err
 
 
+#: finetune parameters whose config field has another name (the rest share their name)
+CONFIG_FIELDS = {"spectral_shift": "spectral_shift_nm", "no_augment": "augment", "no_amp": "amp"}
+#: finetune parameters that only steer a session (see ``session`` in :func:`finetune`)
+SESSION_PARAMS = frozenset(
+    {
+        "out_dir",
+        "resume",
+        "time_limit_min",
+        "stop_after",
+        "workers",
+        "device",
+        "quiet",
+        "checkpoint_every",
+        "cache_gb",
+    }
+)
+
+
+def _config_from_options(options: dict, session: dict):
+    """The :class:`~geohsr.training.config.TrainConfig` of a new run from finetune's
+    options (``session``: the session fields)."""
+    from geohsr.exceptions import InputError
+    from geohsr.training.config import TrainConfig
+
+    if not options["data"]:
+        raise InputError("no training data; pass --data KIND:PATH (e.g. cave:DIR)")
+    return TrainConfig(
+        data=list(options["data"]),
+        model=options["model"],
+        width=options["width"],
+        init=options["init"],
+        freeze_encoder=options["freeze_encoder"],
+        int8_adapt=options["int8_adapt"],
+        chroma_floor=options["chroma_floor"],
+        level_input=options["level_input"],
+        loss=options["loss"],
+        pixel_weight=options["pixel_weight"],
+        pixel_loss=options["pixel_loss"],
+        gram_factor=options["gram_factor"],
+        feature_weights=tuple(_csv_list(options["feature_weights"], float)),
+        vgg_pools=tuple(_csv_list(options["vgg_pools"], int)),
+        vgg_weights=options["vgg_weights"],
+        cameras=list(options["cameras"]) or ["cie1964"],
+        exclude_cameras=list(options["exclude_cameras"]),
+        camera_mix=options["camera_mix"],
+        spectral_shift_nm=options["spectral_shift"],
+        wb_jitter=options["wb_jitter"],
+        spectral_tilt=options["spectral_tilt"],
+        degrade_prob=options["degrade_prob"],
+        jpeg_quality=tuple(_csv_list(options["jpeg_quality"], int)),
+        exposure=tuple(_csv_list(options["exposure"], float)),
+        quantize_prob=options["quantize_prob"],
+        known_camera_prob=options["known_camera_prob"],
+        mrae_floor=options["mrae_floor"],
+        refit_base=options["refit_base"],
+        crop=options["crop"],
+        batch_size=options["batch_size"],
+        augment=not options["no_augment"],
+        val_fraction=options["val_fraction"],
+        val_scenes=_csv_list(options["val_scenes"]),
+        steps=options["steps"],
+        epochs=options["epochs"],
+        lr=options["lr"],
+        encoder_lr_factor=options["encoder_lr_factor"],
+        weight_decay=options["weight_decay"],
+        clip_grad=options["clip_grad"],
+        seed=options["seed"],
+        val_every=options["val_every"],
+        amp=not options["no_amp"],
+        export_name=options["export_name"],
+        **session,
+    )
+
+
+def _resumed_config(saved, options: dict, session: dict):
+    """The saved config of the run being resumed, with this session's fields and the
+    session-only settings given on the command line (``--val-every``, ``--export-name``).
+    Any other setting given on the command line must equal the run's:
+    :class:`~geohsr.exceptions.InputError` names those that differ (a resume keeps the
+    settings its run started with)."""
+    from geohsr.exceptions import InputError
+    from geohsr.training.config import SESSION_FIELDS, TrainConfig
+
+    ctx = click.get_current_context()
+    given = [
+        name
+        for name in options
+        if name not in SESSION_PARAMS
+        and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    ]
+    asked = _config_from_options({**options, "data": options["data"] or saved.data}, session)
+    values = saved.to_dict() | {k: v for k, v in session.items() if k in SESSION_FIELDS}
+    differ = []
+    for name in given:
+        field = CONFIG_FIELDS.get(name, name)
+        new, old = asked.to_dict()[field], saved.to_dict()[field]
+        if field in SESSION_FIELDS:
+            values[field] = new
+        elif json.dumps(new) != json.dumps(old):
+            differ.append(f"--{name.replace('_', '-')} (the run has {old}, given {new})")
+    if differ:
+        raise InputError(
+            f"cannot resume {session['out_dir']} with other settings: {'; '.join(differ)}; "
+            "drop them to continue the run as it started, or start a new --out folder"
+        )
+    return TrainConfig.from_dict(values)
+
+
 @click.command()
 @click.option("--data", "data", multiple=True, help=DATA_HELP)
 @click.option(
@@ -213,7 +321,10 @@ def _checked_tilt(value: float) -> float:
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue the run in --out (its saved settings; session options may change).",
+    help="Continue the run in --out with its saved settings (others given are refused); "
+    "--time-limit, --stop-after, --workers, --device, --checkpoint-every, --cache-gb, "
+    "--val-every, --export-name and --quiet may change. Without it, a --out folder that "
+    "holds a run is refused.",
 )
 @click.option("--workers", default=0, show_default=True, help="Data loader processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
@@ -229,8 +340,7 @@ def _checked_tilt(value: float) -> float:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def finetune(**options) -> None:
     """Train or fine-tune a reconstruction model on spectral data (see --data)."""
-    from geohsr.exceptions import InputError
-    from geohsr.training.config import SESSION_FIELDS, TrainConfig
+    from geohsr.training.config import TrainConfig
     from geohsr.training.trainer import train
 
     session = {
@@ -246,59 +356,11 @@ def finetune(**options) -> None:
     }
     saved = Path(options["out_dir"]) / "config.json"
     if options["resume"] and saved.is_file():
-        values = json.loads(saved.read_text())
-        config = TrainConfig.from_dict(
-            {**values, **{k: v for k, v in session.items() if k in SESSION_FIELDS}}
+        config = _resumed_config(
+            TrainConfig.from_dict(json.loads(saved.read_text())), options, session
         )
     else:
-        if not options["data"]:
-            raise InputError("no training data; pass --data KIND:PATH (e.g. cave:DIR)")
-        config = TrainConfig(
-            data=list(options["data"]),
-            model=options["model"],
-            width=options["width"],
-            init=options["init"],
-            freeze_encoder=options["freeze_encoder"],
-            int8_adapt=options["int8_adapt"],
-            chroma_floor=options["chroma_floor"],
-            level_input=options["level_input"],
-            loss=options["loss"],
-            pixel_weight=options["pixel_weight"],
-            pixel_loss=options["pixel_loss"],
-            gram_factor=options["gram_factor"],
-            feature_weights=tuple(_csv_list(options["feature_weights"], float)),
-            vgg_pools=tuple(_csv_list(options["vgg_pools"], int)),
-            vgg_weights=options["vgg_weights"],
-            cameras=list(options["cameras"]) or ["cie1964"],
-            exclude_cameras=list(options["exclude_cameras"]),
-            camera_mix=options["camera_mix"],
-            spectral_shift_nm=options["spectral_shift"],
-            wb_jitter=options["wb_jitter"],
-            spectral_tilt=options["spectral_tilt"],
-            degrade_prob=options["degrade_prob"],
-            jpeg_quality=tuple(_csv_list(options["jpeg_quality"], int)),
-            exposure=tuple(_csv_list(options["exposure"], float)),
-            quantize_prob=options["quantize_prob"],
-            known_camera_prob=options["known_camera_prob"],
-            mrae_floor=options["mrae_floor"],
-            refit_base=options["refit_base"],
-            crop=options["crop"],
-            batch_size=options["batch_size"],
-            augment=not options["no_augment"],
-            val_fraction=options["val_fraction"],
-            val_scenes=_csv_list(options["val_scenes"]),
-            steps=options["steps"],
-            epochs=options["epochs"],
-            lr=options["lr"],
-            encoder_lr_factor=options["encoder_lr_factor"],
-            weight_decay=options["weight_decay"],
-            clip_grad=options["clip_grad"],
-            seed=options["seed"],
-            val_every=options["val_every"],
-            amp=not options["no_amp"],
-            export_name=options["export_name"],
-            **session,
-        )
+        config = _config_from_options(options, session)
     if config.int8_adapt:
         from geohsr.training.int8_adapt import ADAPT_LR, adapt_for_int8
 

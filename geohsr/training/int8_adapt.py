@@ -122,7 +122,7 @@ class Int8Adaptation:
     from ``config.init`` and its INT8-simulated student; :meth:`run` trains and exports."""
 
     def __init__(self, config: TrainConfig) -> None:
-        from geohsr.training.trainer import Trainer
+        from geohsr.training.trainer import Trainer, check_no_earlier_run
 
         if not nncf_installed():
             raise TrainingError('--int8-adapt needs NNCF: pip install "geohsr[int8]"')
@@ -130,6 +130,8 @@ class Int8Adaptation:
             raise TrainingError("--int8-adapt adapts existing weights: pass --init WEIGHTS")
         if config.steps is None:
             raise TrainingError("give the length of the adaptation: --steps N")
+        if not config.resume:
+            check_no_earlier_run(Path(config.out_dir))
         self.config = config
         self.init_path = resolve_weights(config.init)
         #: what every export records of the --init file (read once)

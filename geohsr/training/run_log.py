@@ -1,7 +1,8 @@
 """Metrics log (JSON lines) and the loss-curve plot of a training run.
 
 Each line is one event: ``{"event": "train", "step", "loss", "lr", "elapsed_s"}`` (mean loss
-over the last ``log_every`` steps) or ``{"event": "val", "step", "epoch", "mrae", "rmse",
+over the last ``log_every`` steps; the learning rate the last of them trained with, of the
+last parameter group) or ``{"event": "val", "step", "epoch", "mrae", "rmse",
 "psnr", "sam", ...}``. A resumed run appends to the same file; events after the resumed step
 replace earlier ones with the same step when plotting.
 """

@@ -252,6 +252,29 @@ def check_same_curve(config: TrainConfig, signature: dict, *, same_length: bool 
         )
 
 
+#: files whose presence means a run folder already holds a training run
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints/last.pt")
+
+
+def check_no_earlier_run(out_dir: Path) -> None:
+    """Raise :class:`TrainingError` when ``out_dir`` already holds a training run (a new run
+    would overwrite its checkpoints and mix its metrics into the old log), naming how far
+    it got and how to go on."""
+    found = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if not found:
+        return
+    try:
+        events = MetricsLog(out_dir / "metrics.jsonl").read()
+    except (OSError, ValueError):  # unreadable or cut short by a kill: only the step is lost
+        events = []
+    steps = [e["step"] for e in events if e.get("event") == "train"]
+    reached = f" (it reached step {steps[-1]})" if steps else ""
+    raise TrainingError(
+        f"{out_dir} already holds a training run{reached}; pass --resume to continue it, or "
+        "choose a new --out folder (delete this one to start it again)"
+    )
+
+
 class Trainer:
     """One training session; :meth:`run` trains and returns a :class:`TrainResult`."""
 
@@ -314,6 +337,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16 and cuda)
         self.log = MetricsLog(self.out_dir / "metrics.jsonl")
         self.step = 0
+        self.step_lr = 0.0  # the learning rate the latest step trained with
         self.best: dict[str, Any] | None = None
         self.val_pairs = list(evaluation_pairs(self.val_scenes, self.camera, cache=self.cache))
         if isinstance(self.model, ResidualSpectralModel):
@@ -486,6 +510,7 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.step_lr = self.optimizer.param_groups[-1]["lr"]  # this step's, before the next
         self.scheduler.step()
         return float(loss.detach())
 
@@ -525,13 +550,13 @@ class Trainer:
             losses.append(loss)
             window.append(loss)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4g}", lr=f"{self.scheduler.get_last_lr()[-1]:.2e}")
+            bar.set_postfix(loss=f"{loss:.4g}", lr=f"{self.step_lr:.2e}")
             if self.step % c.log_every == 0 or self.step == end_step:
                 self.log.write(
                     "train",
                     step=self.step,
                     loss=float(np.mean(window)),
-                    lr=self.scheduler.get_last_lr()[-1],
+                    lr=self.step_lr,
                     elapsed_s=round(time.monotonic() - start, 2),
                 )
                 window = []
@@ -569,5 +594,8 @@ class Trainer:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Build a :class:`Trainer` from ``config`` and run it."""
+    """Build a :class:`Trainer` from ``config`` and run it. A new run (not ``resume``) into a
+    folder that holds one raises :class:`TrainingError` (:func:`check_no_earlier_run`)."""
+    if not config.resume:
+        check_no_earlier_run(Path(config.out_dir))
     return Trainer(config).run()
