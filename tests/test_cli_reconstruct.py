@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from scene_fixtures import gradient_rgb, save_model, write_raster
 
 from geohsr.cli.main import cli
+from geohsr.io.lock import output_lock
 from geohsr.models import create_model
 
 FAST = ["--tile", "64", "--overlap", "16", "--batch-size", "2", "--device", "cpu", "--quiet"]
@@ -239,6 +240,10 @@ def test_info_summarises_a_cube_and_names_an_unfinished_one(tmp_path, rgb, weigh
     fix = r"--resume" if suffix == "zarr" else r"cannot resume: rerun the command with --overwrite"
     assert_one_line_error(run("info", out), rf"not finished.*{fix}")
     assert_one_line_error(run("info", partial), r"scratch copy of an interrupted.*geohsr info on")
+    with output_lock(out):  # a run is writing it: not "interrupted"
+        assert_one_line_error(run("info", out), r"not finished: a geohsr run is writing it \(pid")
+        assert_one_line_error(run("info", partial), r"scratch copy of a running geohsr run")
+    assert_one_line_error(run("info", partial), r"scratch copy of an interrupted")
     assert_one_line_error(run("info", tmp_path), r"is a folder: geohsr info reads weights")
 
 

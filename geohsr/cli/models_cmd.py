@@ -39,9 +39,14 @@ def info(path: str, as_json: bool) -> None:
     from geohsr.io.output import FORMATS, PARTIAL_SUFFIX
 
     if path.endswith(PARTIAL_SUFFIX):
+        from geohsr.io.lock import running_writer
+
+        output = path.removesuffix(PARTIAL_SUFFIX)
+        writer = running_writer(output)
+        run = f"a running geohsr run ({writer})" if writer else "an interrupted geohsr run"
         raise InputError(
-            f"{path!r} is the scratch copy of an interrupted geohsr run; run geohsr info on "
-            f"{path.removesuffix(PARTIAL_SUFFIX)!r}, the output it becomes"
+            f"{path!r} is the scratch copy of {run}; run geohsr info on {output!r}, the output "
+            "it becomes" + (" once that run has ended" if writer else "")
         )
     if Path(path).suffix.lower() in FORMATS:
         from geohsr.io.cube_reader import cube_metadata, cube_summary

@@ -14,6 +14,7 @@ import xarray as xr
 
 from geohsr.exceptions import InputError
 from geohsr.io.cube import COMPLETE_ATTR, COMPLETE_TAG, CUBE_VARIABLE
+from geohsr.io.lock import running_writer
 from geohsr.io.output import is_complete_output, output_format, partial_path
 from geohsr.spectral import WAVELENGTHS_NM
 
@@ -132,6 +133,12 @@ def _read_cube(path: str | Path) -> tuple[xr.DataArray, dict[str, str]]:
     :class:`InputError` with the fix when only an interrupted run's scratch copy exists."""
     path = Path(path)
     if not path.exists() and partial_path(path).exists():
+        writer = running_writer(path)
+        if writer is not None:
+            raise InputError(
+                f"{str(path)!r} is not finished: a geohsr run is writing it ({writer}); run "
+                "geohsr info on it once that run has ended"
+            )
         fix = (
             "finish it with the same geohsr reconstruct command and --resume"
             if output_format(path) == "zarr"

@@ -128,6 +128,35 @@ def pid_exists(pid: int) -> bool:
     return True
 
 
+def running_writer(path: str | Path) -> str | None:
+    """Who holds the lock of output ``path`` right now (``pid 1234@host since ...:
+    command``, or ``another process`` without an owner record), or ``None`` when no run
+    is writing it (a lock file left unlocked by a killed run included). Never creates a
+    lock file."""
+    lock = lock_path(path)
+    if not lock.exists():
+        return None
+    probe = FileLock(lock, timeout=0, thread_local=False)
+    try:
+        probe.acquire()
+    except Timeout:
+        owner = read_owner(path)
+        return _who(owner) if owner is not None else "another process"
+    except OSError:
+        return None  # cannot tell (a read-only folder): as if nobody held it
+    probe.release()
+    return None
+
+
+def _who(owner: dict[str, Any]) -> str:
+    """``pid 1234@host since 2026-...: geohsr reconstruct ...`` of an owner record."""
+    command = str(owner.get("command", ""))
+    if len(command) > COMMAND_CHARS:
+        command = command[: COMMAND_CHARS - 3] + "..."
+    who = f"pid {owner.get('pid')}@{owner.get('host')} since {owner.get('started', '?')}"
+    return f"{who}: {command}" if command else who
+
+
 def busy_message(path: Path, what: str) -> str:
     """One line saying who holds the lock of ``path`` and what to do."""
     owner = read_owner(path)
@@ -138,12 +167,7 @@ def busy_message(path: Path, what: str) -> str:
             "finish or stop it, or choose another output name"
         )
     pid, host = owner.get("pid"), owner.get("host")
-    command = str(owner.get("command", ""))
-    if len(command) > COMMAND_CHARS:
-        command = command[: COMMAND_CHARS - 3] + "..."
-    who = f"pid {pid}@{host} since {owner.get('started', '?')}"
-    if command:
-        who += f": {command}"
+    who = _who(owner)
     if host == socket.gethostname() and isinstance(pid, int) and not pid_exists(pid):
         return (
             f"{what} is locked ({lock}) by {who}, which no longer exists, yet the lock is "
