@@ -245,7 +245,7 @@ def test_the_owner_record_names_the_process(tmp_path):
 
 def test_missing_rows_are_never_marked_complete(tmp_path, rgb, weights, monkeypatch):
     out = tmp_path / "out.zarr"
-    monkeypatch.setattr(zarr_writer.ZarrCubeWriter, "band_done", lambda self, i: None)
+    monkeypatch.setattr(zarr_writer.ZarrCubeWriter, "band_done", lambda self, *args: None)
     result = run("reconstruct", rgb, out, "--weights", weights, *TILE)
     one_line_error(
         result, r"incomplete: 0 of \d+ rows of windows were written; rerun with --resume"

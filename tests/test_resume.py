@@ -144,3 +144,22 @@ def test_resume_after_the_process_is_killed(tmp_path, scene, weights):
 
     cube = xr.open_zarr(out)["reflectance"].values
     assert np.isnan(cube[:, 100:130, 40:90]).all() and np.isfinite(cube[:, :100]).all()
+
+
+def test_a_resumed_run_reports_on_the_values_of_the_whole_cube(tmp_path):
+    from geohsr.inference.value_range import value_notes
+
+    scene = write_raster(tmp_path / "in.tif", gradient_rgb(150, 40))
+    bright = save_model(create_model("scene_test_constant", value=1.5), tmp_path / "b.st")
+    out = tmp_path / "out.zarr"
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct_scene(
+            scene, out, predictor=CrashAfter(bright, 1, KeyboardInterrupt), options=OPTIONS
+        )
+    result = reconstruct_scene(scene, out, weights=bright, options=OPTIONS, resume=True)
+    assert result.resumed_from_band > 0
+    values = result.values
+    assert (values.output_pixels, values.output_above) == (150 * 40, 150 * 40)
+    assert values.output_max == pytest.approx(1.5) and not values.partial
+    assert "6000 pixels (100.0%) have a band above 1.2" in value_notes(values)[0]
+    assert "geohsr_values_seen" not in stored_attrs(out)  # a record of the run only

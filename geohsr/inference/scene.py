@@ -401,7 +401,7 @@ def resume_settings(
 
 def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     plan = reconstructor.plan
-    emit_from = writer.bands_done
+    emit_from = recorded = writer.bands_done
     if isinstance(writer, ZarrCubeWriter):  # rows that chunk tasks of a cluster run finished
         rows = rows_covered(writer.done_chunks(), grid.width)
         emit_from = max(emit_from, sum(band.final_end <= rows for band in plan.bands))
@@ -416,6 +416,12 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
     pixels = 0
     rerender_max: float | None = None
     inputs, outputs = RangeWatch(), RangeWatch(high=OUTPUT_HIGH)
+    seen = getattr(writer, "values_seen", None)
+    partial_values = emit_from > 0 and not (seen and emit_from == recorded)
+    if emit_from and not partial_values:  # go on from what the interrupted run had seen
+        inputs.restore(seen["input"])
+        outputs.restore(seen["output"])
+        rerender_max = seen.get("rerender_max")
     resumable = isinstance(writer, ZarrCubeWriter)
     behind = WriteBehind(writer.path, resumable=resumable)
     read = inputs.watching(dataarray_reader(rgb))
@@ -434,8 +440,9 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
                 if result.rerender_error is not None:
                     rerender_max = max(rerender_max or 0.0, result.rerender_error)
                 progress.update(result.n_windows, values.shape[1] * values.shape[2])
-                if j == len(plan.blocks) - 1:
-                    behind.then(writer.band_done, i)  # after the band's writes, in order
+                if j == len(plan.blocks) - 1:  # after the band's writes, in order
+                    state = {"input": inputs.state(), "output": outputs.state()}
+                    behind.then(writer.band_done, i, {**state, "rerender_max": rerender_max})
             behind.drain()
             with output_errors(writer.path, resumable=resumable):
                 path = writer.finish(run_attrs(rerender_max), bands_total=len(plan.bands))
@@ -456,7 +463,7 @@ def _run(reconstructor, rgb, writer, grid, progress_arg) -> ReconstructResult:
         crs=_crs_string(rgb),
         resumed_from_band=emit_from,
         georeference=grid.georeference,
-        values=ValueReport.from_watches(inputs, outputs, rerender_max),
+        values=ValueReport.from_watches(inputs, outputs, rerender_max, partial=partial_values),
     )
 
 

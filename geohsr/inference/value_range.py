@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,22 @@ class RangeWatch:
             if np.isfinite(high):
                 self.maximum = high if self.maximum is None else max(self.maximum, high)
 
+    def state(self) -> dict[str, Any]:
+        """What the watch has seen, JSON-ready (:meth:`restore` takes it back)."""
+        with self._lock:
+            return {
+                "minimum": self.minimum,
+                "maximum": self.maximum,
+                "pixels": self.pixels,
+                "above": self.above,
+            }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state` (what an interrupted run had seen)."""
+        with self._lock:
+            self.minimum, self.maximum = state.get("minimum"), state.get("maximum")
+            self.pixels, self.above = int(state.get("pixels", 0)), int(state.get("above", 0))
+
     def watching(
         self, read: Callable[[slice, slice], np.ndarray]
     ) -> Callable[[slice, slice], np.ndarray]:
@@ -81,10 +98,18 @@ class ValueReport:
     output_above: int = 0
     output_pixels: int = 0
     rerender_error_max: float | None = None
+    #: True when the figures cover only the rows this run computed (a resume of a run
+    #: that did not record what it had seen)
+    partial: bool = False
 
     @classmethod
     def from_watches(
-        cls, inputs: RangeWatch, outputs: RangeWatch, rerender_error_max: float | None
+        cls,
+        inputs: RangeWatch,
+        outputs: RangeWatch,
+        rerender_error_max: float | None,
+        *,
+        partial: bool = False,
     ) -> ValueReport:
         return cls(
             inputs.minimum,
@@ -93,6 +118,7 @@ class ValueReport:
             outputs.above,
             outputs.pixels,
             rerender_error_max,
+            partial,
         )
 
 
@@ -113,8 +139,10 @@ def value_notes(report: ValueReport, camera: str | None = None) -> list[str]:
         )
     share = report.output_above / max(report.output_pixels, 1)
     if share > OUTPUT_HIGH_SHARE and report.output_max is not None:
+        where = " of the rows this run computed" if report.partial else ""
         notes.append(
-            f"{report.output_above} pixels ({share:.1%}) have a band above {OUTPUT_HIGH:g} "
+            f"{report.output_above} pixels{where} ({share:.1%}) have a band above "
+            f"{OUTPUT_HIGH:g} "
             f"(up to {report.output_max:.2f}), which reflectance cannot be: the input is "
             "probably not at a fixed camera gain (a stretched or tone-mapped image?), so "
             "those spectra are unreliable"

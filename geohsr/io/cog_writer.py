@@ -138,7 +138,7 @@ class CogCubeWriter:
         height, width = values.shape[1:]
         self.dataset.write(self.encoding.encode(values), window=Window(col, row, width, height))
 
-    def band_done(self, band_index: int) -> None:
+    def band_done(self, band_index: int, values_seen: dict[str, Any] | None = None) -> None:
         """GeoTIFF output does not resume; nothing to record."""
         self.bands_done = band_index + 1
 

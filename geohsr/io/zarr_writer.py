@@ -45,6 +45,10 @@ from geohsr.spectral import N_BANDS
 from geohsr.tiling.chunks import Chunk
 
 BANDS_DONE_ATTR = "geohsr_bands_done"
+#: root attribute of a ``.partial``: what the run had seen of the values when it recorded
+#: its last finished band (:class:`~geohsr.inference.value_range.RangeWatch` states), so a
+#: resume reports on the whole cube; removed when published
+VALUES_ATTR = "geohsr_values_seen"
 #: largest Zarr chunk side (pixels)
 MAX_CHUNK = 512
 
@@ -178,6 +182,8 @@ class ZarrCubeWriter:
         self.chunk = chunk
         resumed = self._resumable_attrs(settings) if resume else None
         self.bands_done = int(resumed.get(BANDS_DONE_ATTR, 0)) if resumed is not None else 0
+        #: what the interrupted run had seen of the values in its finished bands, or None
+        self.values_seen = resumed.get(VALUES_ATTR) if resumed is not None else None
         if resumed is None:
             remove(self.partial)
             self._create(grid, attrs, chunk, zarr_format, settings)
@@ -258,10 +264,14 @@ class ZarrCubeWriter:
         """Store reflectance ``values`` ``(31, h, w)`` float32 at pixel ``(row, col)``."""
         write_region(self.array, self.encoding, row, col, values)
 
-    def band_done(self, band_index: int) -> None:
-        """Record that every row up to band ``band_index`` is written."""
+    def band_done(self, band_index: int, values_seen: dict[str, Any] | None = None) -> None:
+        """Record that every row up to band ``band_index`` is written (and, in the same
+        attribute write, ``values_seen`` up to there: :attr:`values_seen` on resume)."""
         self.bands_done = band_index + 1
-        self.group.attrs[BANDS_DONE_ATTR] = self.bands_done
+        update: dict[str, Any] = {BANDS_DONE_ATTR: self.bands_done}
+        if values_seen is not None:
+            update[VALUES_ATTR] = values_seen
+        self.group.attrs.update(update)
 
     def finish(self, extra_attrs: dict[str, Any] | None = None, *, bands_total: int) -> Path:
         """Add ``extra_attrs`` (known only at the end), check that all ``bands_total`` bands
@@ -304,6 +314,7 @@ class ZarrCubeWriter:
         self._consolidate()
         verify_zarr(self.partial, self.grid, self.encoding.dtype, self.attr_names)
         remove_markers(self.partial)
+        self.group.attrs.pop(VALUES_ATTR, None)  # a record of the run, not of the cube
         self.group.attrs[COMPLETE_ATTR] = True
         try:
             self._consolidate()
