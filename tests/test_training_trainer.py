@@ -209,29 +209,8 @@ def test_evaluate_command_prints_known_metrics(tmp_path):
 
 def test_finetune_command_and_resume_from_saved_config(tmp_path, cubes_dir):
     out = tmp_path / "cli_run"
-    args = [
-        "finetune",
-        "--data",
-        f"cubes:{cubes_dir}",
-        "--out",
-        str(out),
-        "--width",
-        "0.125",
-        "--crop",
-        "32",
-        "--batch-size",
-        "2",
-        "--steps",
-        "4",
-        "--loss",
-        "mse",
-        "--quiet",
-        "--val-scenes",
-        "scene0",
-        "--stop-after",
-        "2",
-    ]
-    first = CliRunner().invoke(cli, args)
+    args = ["--steps", "4", "--val-scenes", "scene0", "--stop-after", "2"]
+    first = _finetune(cubes_dir, out, *args)
     assert first.exit_code == 0, first.output
     assert "stopped early" in first.output
     second = CliRunner().invoke(cli, ["finetune", "--out", str(out), "--resume", "--quiet"])
@@ -342,8 +321,6 @@ def _finetune(cubes_dir: Path, out: Path, *extra: str):
         "2",
         "--loss",
         "mse",
-        "--val-every",
-        "100",
         "--quiet",
         *extra,
     ]
@@ -354,11 +331,11 @@ def test_finetune_refuses_a_folder_that_holds_a_run_and_resume_refuses_other_set
     tmp_path, cubes_dir
 ):
     out = tmp_path / "run"
-    first = _finetune(cubes_dir, out, "--steps", "6", "--stop-after", "2")
+    first = _finetune(cubes_dir, out, "--steps", "6", "--stop-after", "2", "--val-every", "100")
     assert first.exit_code == 0, first.output
     log_before = (out / "metrics.jsonl").read_text()
 
-    again = _finetune(cubes_dir, out, "--steps", "6")  # forgot --resume
+    again = _finetune(cubes_dir, out, "--steps", "6", "--val-every", "100")  # no --resume
     assert again.exit_code == 2
     assert "already holds a training run (it reached step 2); pass --resume" in again.stderr
     assert (out / "metrics.jsonl").read_text() == log_before  # nothing overwritten

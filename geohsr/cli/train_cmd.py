@@ -36,6 +36,19 @@ def _checked_tilt(value: float) -> float:
 
 #: finetune parameters whose config field has another name (the rest share their name)
 CONFIG_FIELDS = {"spectral_shift": "spectral_shift_nm", "no_augment": "augment", "no_amp": "amp"}
+#: how a finetune parameter's value becomes its config field's value (the rest: as given)
+CONVERSIONS = {
+    "data": list,
+    "feature_weights": lambda text: tuple(_csv_list(text, float)),
+    "vgg_pools": lambda text: tuple(_csv_list(text, int)),
+    "jpeg_quality": lambda text: tuple(_csv_list(text, int)),
+    "exposure": lambda text: tuple(_csv_list(text, float)),
+    "val_scenes": _csv_list,
+    "cameras": lambda names: list(names) or ["cie1964"],
+    "exclude_cameras": list,
+    "no_augment": lambda flag: not flag,
+    "no_amp": lambda flag: not flag,
+}
 #: finetune parameters that only steer a session (see ``session`` in :func:`finetune`)
 SESSION_PARAMS = frozenset(
     {
@@ -60,52 +73,12 @@ def _config_from_options(options: dict, session: dict):
 
     if not options["data"]:
         raise InputError("no training data; pass --data KIND:PATH (e.g. cave:DIR)")
-    return TrainConfig(
-        data=list(options["data"]),
-        model=options["model"],
-        width=options["width"],
-        init=options["init"],
-        freeze_encoder=options["freeze_encoder"],
-        int8_adapt=options["int8_adapt"],
-        chroma_floor=options["chroma_floor"],
-        level_input=options["level_input"],
-        loss=options["loss"],
-        pixel_weight=options["pixel_weight"],
-        pixel_loss=options["pixel_loss"],
-        gram_factor=options["gram_factor"],
-        feature_weights=tuple(_csv_list(options["feature_weights"], float)),
-        vgg_pools=tuple(_csv_list(options["vgg_pools"], int)),
-        vgg_weights=options["vgg_weights"],
-        cameras=list(options["cameras"]) or ["cie1964"],
-        exclude_cameras=list(options["exclude_cameras"]),
-        camera_mix=options["camera_mix"],
-        spectral_shift_nm=options["spectral_shift"],
-        wb_jitter=options["wb_jitter"],
-        spectral_tilt=options["spectral_tilt"],
-        degrade_prob=options["degrade_prob"],
-        jpeg_quality=tuple(_csv_list(options["jpeg_quality"], int)),
-        exposure=tuple(_csv_list(options["exposure"], float)),
-        quantize_prob=options["quantize_prob"],
-        known_camera_prob=options["known_camera_prob"],
-        mrae_floor=options["mrae_floor"],
-        refit_base=options["refit_base"],
-        crop=options["crop"],
-        batch_size=options["batch_size"],
-        augment=not options["no_augment"],
-        val_fraction=options["val_fraction"],
-        val_scenes=_csv_list(options["val_scenes"]),
-        steps=options["steps"],
-        epochs=options["epochs"],
-        lr=options["lr"],
-        encoder_lr_factor=options["encoder_lr_factor"],
-        weight_decay=options["weight_decay"],
-        clip_grad=options["clip_grad"],
-        seed=options["seed"],
-        val_every=options["val_every"],
-        amp=not options["no_amp"],
-        export_name=options["export_name"],
-        **session,
-    )
+    values = {
+        CONFIG_FIELDS.get(name, name): CONVERSIONS.get(name, lambda value: value)(value)
+        for name, value in options.items()
+        if name not in SESSION_PARAMS
+    }
+    return TrainConfig(**values, **session)
 
 
 def _resumed_config(saved, options: dict, session: dict):
