@@ -68,7 +68,12 @@ _current: ContextVar[_Hold | None] = ContextVar("geohsr_publish_hold", default=N
 @contextmanager
 def publishing(output: str | Path) -> Iterator[None]:
     """Within the block, :func:`hold_stops` holds SIGINT/SIGTERM until the block ends
-    (also when it ends by an error, which then wins over the stop)."""
+    (also when it ends by an error, which then wins over the stop). Nested in another
+    ``publishing`` block, the outer one holds them (the command line's reconstruct holds
+    a stop until it has printed its summary)."""
+    if _current.get() is not None:
+        yield
+        return
     hold = _Hold(Path(output))
     token = _current.set(hold)
     try:

@@ -163,3 +163,24 @@ def test_a_resumed_run_reports_on_the_values_of_the_whole_cube(tmp_path):
     assert values.output_max == pytest.approx(1.5) and not values.partial
     assert "6000 pixels (100.0%) have a band above 1.2" in value_notes(values)[0]
     assert "geohsr_values_seen" not in stored_attrs(out)  # a record of the run only
+
+
+def test_resume_continues_an_interrupted_overwrite_and_then_replaces_the_cube(
+    tmp_path, scene, weights
+):
+    out = tmp_path / "out.zarr"
+    reconstruct_scene(scene, out, weights=weights, options=OPTIONS)
+    expected = tree_bytes(out)
+    with pytest.raises(KeyboardInterrupt):
+        reconstruct_scene(
+            scene,
+            out,
+            predictor=CrashAfter(weights, 5, KeyboardInterrupt),
+            options=OPTIONS,
+            overwrite=True,
+        )
+    with pytest.raises(OutputError, match=r"interrupted run left .*\(it was replacing out.zarr\)"):
+        reconstruct_scene(scene, out, weights=weights, options=OPTIONS)
+    result = reconstruct_scene(scene, out, weights=weights, options=OPTIONS, resume=True)
+    assert not result.already_complete and result.resumed_from_band > 0
+    assert not partial_path(out).exists() and tree_bytes(out) == expected

@@ -149,11 +149,14 @@ def test_sigterm_as_the_cube_is_published_ends_complete_with_its_sidecars(tmp_pa
     assert (tmp_path / "cube.json").exists() and (tmp_path / "cube.qml").exists()
 
 
-def test_the_advice_names_the_output_of_the_stopped_run():
-    advice = after_a_stop("reconstruct", "out/a.zarr")
-    assert "out/a.zarr.partial keeps its finished rows" in advice and "--resume" in advice
+def test_the_advice_names_the_output_of_the_stopped_run(tmp_path):
+    out = tmp_path / "a.zarr"
+    (tmp_path / "a.zarr.partial").mkdir()
+    advice = after_a_stop("reconstruct", str(out))
+    assert f"{out}.partial keeps its finished rows" in advice and "--resume" in advice
     assert "DST" not in advice
-    assert "--overwrite" in after_a_stop("reconstruct", "a.tif")
+    (tmp_path / "a.tif.partial").touch()
+    assert "--overwrite" in after_a_stop("reconstruct", str(tmp_path / "a.tif"))
     assert "DST.partial" in after_a_stop("reconstruct")  # the output is not known
 
 
@@ -162,3 +165,64 @@ def test_published_before_stop_reads_the_attribute():
     assert published_before_stop(err) is None
     err.published_output = "a.zarr"
     assert published_before_stop(err) == "a.zarr"
+
+
+#: a stop right after the library's hold would have ended (before the command's summary)
+STOP_AFTER_THE_LIBRARY = """
+import os, signal, sys
+import geohsr.inference.scene as scene
+from geohsr.cli.main import cli
+
+real = scene.reconstruct_scene
+
+def then_sigterm(*args, **kwargs):
+    result = real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):
+        sum(range(100))
+    return result
+
+scene.reconstruct_scene = then_sigterm
+cli(sys.argv[1:])
+"""
+
+
+def test_a_stop_after_publishing_before_the_summary_still_ends_complete(tmp_path):
+    weights = save_model(create_model("linear"), tmp_path / "t.safetensors")
+    rgb = write_raster(tmp_path / "in.tif", gradient_rgb(40, 30))
+    out = tmp_path / "cube.zarr"
+    args = [str(rgb), str(out), "--weights", str(weights), "--tile", "32", "--overlap", "8"]
+    result = subprocess.run(
+        [sys.executable, "-c", STOP_AFTER_THE_LIBRARY, "reconstruct", *args, "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "is complete; the stop (SIGTERM) came as it was published" in result.stderr
+    assert "wrote" in result.stdout and out.exists()
+
+
+#: a stop during the interpreter's teardown, after the command ended
+STOP_IN_TEARDOWN = """
+import atexit, os, signal, sys, time
+atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(30)))
+from geohsr.cli.main import main
+sys.argv = ["geohsr", "models"]
+main()
+"""
+
+
+def test_a_stop_during_teardown_keeps_the_commands_exit_code():
+    result = run_python(STOP_IN_TEARDOWN)
+    assert result.returncode == 0, result.stderr
+    assert "mxr_unet18" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_stop_advice_when_nothing_was_written_or_the_run_replaced_an_output(tmp_path):
+    out = tmp_path / "a.zarr"
+    nothing = after_a_stop("reconstruct", str(out))
+    assert "nothing was written yet: rerun the same command" in nothing
+    (tmp_path / "a.zarr.partial").mkdir()
+    advice = after_a_stop("reconstruct", str(out), overwrite=True)
+    assert "with --resume in place of --overwrite to continue" in advice

@@ -11,10 +11,13 @@ end in one line saying how to go on, and exit with 143 and 130.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import click
 
@@ -38,8 +41,13 @@ COMMANDS: dict[str, str] = {
 }
 
 
-#: key of ``ctx.meta`` under which a command records the output it writes (reconstruct)
+#: keys of ``ctx.meta`` under which a command records the output it writes and whether it
+#: replaces an existing one (reconstruct), for the advice after a stop
 OUTPUT_META = "geohsr.output"
+OVERWRITE_META = "geohsr.overwrite"
+#: key of ``ctx.meta`` a command sets, while stops are still held, once its output is
+#: published and reported: a stop after that finds the work done
+PUBLISHED_META = "geohsr.published"
 
 #: what a stopped command left and how to go on (reconstruct, batch, finetune)
 AFTER_A_STOP = {
@@ -55,14 +63,18 @@ AFTER_A_STOP = {
 AFTER_ANY_STOP = "unfinished outputs are not published; rerun the command"
 
 
-def after_a_stop(command: str | None, output: str | None = None) -> str:
+def after_a_stop(command: str | None, output: str | None = None, overwrite: bool = False) -> str:
     """What a user can do after ``geohsr COMMAND`` was stopped (Ctrl+C or SIGTERM), for
-    its ``output`` when known (reconstruct)."""
+    its ``output`` when known (reconstruct; ``overwrite``: the run was replacing it)."""
     if command == "reconstruct" and output is not None:
+        partial = Path(f"{output}.partial")
+        if not partial.exists():
+            return f"{output} is not published; nothing was written yet: rerun the same command"
         if output.lower().endswith(".zarr"):
+            how = "with --resume in place of --overwrite" if overwrite else "with --resume"
             return (
-                f"{output} is not published; {output}.partial keeps its finished rows: rerun "
-                "the same command with --resume to continue"
+                f"{output} is not published; {partial} keeps its finished rows: rerun the "
+                f"same command {how} to continue"
             )
         return f"{output} is not published; rerun the same command with --overwrite"
     return AFTER_A_STOP.get(command or "", AFTER_ANY_STOP)
@@ -127,7 +139,7 @@ class LazyGroup(click.Group):
         except (Terminated, KeyboardInterrupt) as err:
             how = "SIGTERM" if isinstance(err, Terminated) else "Ctrl+C"
             code = 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
-            published = published_before_stop(err)
+            published = published_before_stop(err) or ctx.meta.get(PUBLISHED_META)
             if published is not None and ctx.invoked_subcommand == "reconstruct":
                 # the stop came as the cube was published: the command's work is done
                 click.echo(
@@ -135,7 +147,11 @@ class LazyGroup(click.Group):
                     err=True,
                 )
                 ctx.exit(0)
-            advice = after_a_stop(ctx.invoked_subcommand, ctx.meta.get(OUTPUT_META))
+            advice = after_a_stop(
+                ctx.invoked_subcommand,
+                ctx.meta.get(OUTPUT_META),
+                overwrite=ctx.meta.get(OVERWRITE_META, False),
+            )
             if published is not None:
                 advice = f"{published} was complete and is published; {advice}"
             newline = "\n" if how == "Ctrl+C" else ""  # after the ^C the terminal echoes
@@ -147,3 +163,30 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="geohsr")
 def cli() -> None:
     """Reconstruct 31-band hyperspectral cubes (400-700 nm) from RGB imagery."""
+
+
+def main() -> None:
+    """The ``geohsr`` console command: :func:`cli`, after which a stop (Ctrl+C, SIGTERM)
+    during the interpreter's teardown (about a second with torch and OpenVINO loaded) ends
+    the process at once with the command's own exit code: the command is over, and the
+    stop would otherwise turn a finished run into 130/143 without a word, or print
+    tracebacks of the teardown."""
+    try:
+        cli()  # standalone mode: always ends in SystemExit
+    except SystemExit as end:
+        code = end.code if isinstance(end.code, int) else (0 if end.code is None else 1)
+        exit_at_once_on_stop(code)
+        raise
+
+
+def exit_at_once_on_stop(code: int) -> None:
+    """From now on, SIGINT or SIGTERM flush stdout/stderr and end the process with ``code``."""
+
+    def stop(signum: int, frame: object) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from geohsr._stops import publishing
 from geohsr.cli.cluster_options import reconstruct_on, scene_cluster_options
-from geohsr.cli.main import OUTPUT_META
+from geohsr.cli.main import OUTPUT_META, OVERWRITE_META, PUBLISHED_META
 from geohsr.cli.options import options_from_params, reconstruct_options
 from geohsr.cli.progress_output import progress_arg, progress_option
 from geohsr.inference.value_range import value_notes
@@ -34,7 +35,17 @@ def reconstruct(
     Masked/nodata pixels become NaN (or 65535 with --dtype uint16). The progress bar shows
     on a terminal only (--progress json: one JSON line per update on stderr).
     """
-    click.get_current_context().meta[OUTPUT_META] = dst  # for the advice after a stop
+    meta = click.get_current_context().meta  # for the advice after a stop
+    meta[OUTPUT_META], meta[OVERWRITE_META] = dst, overwrite
+    with publishing(dst):  # a stop while publishing waits until the summary is out
+        _reconstruct(src, dst, overwrite, resume, quiet, progress_mode, params)
+        meta[PUBLISHED_META] = dst  # a stop from now on finds the work done
+
+
+def _reconstruct(
+    src: str, dst: str, overwrite: bool, resume: bool, quiet: bool, progress_mode: str, params
+) -> None:
+    """The body of :func:`reconstruct`."""
     weights, options = options_from_params(params)
     result = reconstruct_on(
         params,

@@ -275,7 +275,8 @@ def reconstruct_scene(
         chunk = chunk_side(options.tile - options.overlap)
         raw = open_raster(src, chunks={"band": -1, "y": chunk, "x": chunk}, warp=options.warp)
         rgb, scaling = _prepare_input(raw, options)
-        complete = resume and is_complete_output(dst)
+        # a .partial beside a complete output: an interrupted --overwrite, which goes on
+        complete = resume and is_complete_output(dst) and not partial_path(dst).exists()
         grid = CubeGrid.from_dataarray(rgb, rpcs=None if options.warp else file_rpcs(src))
         if fmt == "zarr" and not complete:
             check_zarr_grid(grid, dst)  # before the model is loaded

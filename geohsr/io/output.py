@@ -97,7 +97,9 @@ def check_options(path: Path, *, overwrite: bool, resume: bool) -> str:
             "--resume continues an interrupted run; do not combine it with --overwrite"
         )
     if resume and fmt != "zarr":
-        raise OutputError("--resume works for .zarr output only; rerun the .tif from scratch")
+        raise OutputError(
+            "--resume works for .zarr output only; a .tif starts again with --overwrite"
+        )
     return fmt
 
 
@@ -113,30 +115,30 @@ def make_output_folder(path: Path) -> None:
 
 
 def check_output(path: Path, *, overwrite: bool, resume: bool) -> None:
-    """Refuse an existing output unless ``overwrite`` (or ``resume`` of a finished one), and
-    an interrupted run's ``.partial`` unless ``resume`` or ``overwrite``.
+    """Refuse an interrupted run's ``.partial`` unless ``resume`` or ``overwrite``, and an
+    existing output unless ``overwrite`` or ``resume`` (of a finished output, or of an
+    interrupted run that was replacing it: its ``.partial`` replaces it when done).
 
     Call it while holding the output's lock (:func:`geohsr.io.lock.output_lock`): a
     ``.partial`` found then was left by a run that is over.
     """
     fmt = check_options(path, overwrite=overwrite, resume=resume)
-    if path.exists() and not overwrite and not (resume and is_complete_output(path)):
-        raise OutputError(
-            f"{str(path)!r} already exists; pass --overwrite to replace it or choose "
-            "another output name"
-        )
-    if overwrite and path.exists():
-        check_replaceable(path, fmt)
-    if overwrite or resume:
-        return
     left = [p for p in partial_paths(path) if p.exists()]
-    if left:
+    if left and not (overwrite or resume):
         fix = (
             "pass --resume to continue or --overwrite to start again"
             if fmt == "zarr"
             else "pass --overwrite to start again (.tif output cannot resume)"
         )
-        raise OutputError(f"an interrupted run left {left[0]}: {fix}")
+        replacing = f" (it was replacing {path.name})" if path.exists() else ""
+        raise OutputError(f"an interrupted run left {left[0]}{replacing}: {fix}")
+    if path.exists() and not overwrite and not (resume and is_complete_output(path)):
+        raise OutputError(
+            f"{str(path)!r} already exists; pass --overwrite to replace it or choose "
+            "another output name"
+        )
+    if path.exists() and (overwrite or resume):
+        check_replaceable(path, fmt)
 
 
 #: files whose presence makes a folder a Zarr store (v2 group/array metadata, v3)
