@@ -226,3 +226,10 @@ def test_stop_advice_when_nothing_was_written_or_the_run_replaced_an_output(tmp_
     (tmp_path / "a.zarr.partial").mkdir()
     advice = after_a_stop("reconstruct", str(out), overwrite=True)
     assert "with --resume in place of --overwrite to continue" in advice
+
+
+def test_finetune_stop_advice_depends_on_a_saved_checkpoint(tmp_path):
+    assert "no checkpoint was saved yet" in after_a_stop("finetune", str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").touch()
+    assert "--resume" in after_a_stop("finetune", str(tmp_path))

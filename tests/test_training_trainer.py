@@ -354,3 +354,26 @@ def test_finetune_refuses_a_folder_that_holds_a_run_and_resume_refuses_other_set
     log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     # validated where the first session stopped, then every 2 steps as this one asked
     assert [e["step"] for e in log if e["event"] == "val"] == [2, 4, 6]
+
+
+def test_a_folder_without_a_checkpoint_starts_afresh_and_a_resume_drops_later_events(
+    tmp_path, cubes_dir
+):
+    out = tmp_path / "run"
+    out.mkdir()
+    metrics = out / "metrics.jsonl"
+    (out / "config.json").write_text("{}")  # a run killed before its first checkpoint
+    metrics.write_text('{"event": "train", "step": 10, "loss": 9.0}\n{"event": "tr')
+    first = _finetune(cubes_dir, out, "--steps", "4", "--stop-after", "2", "--val-every", "100")
+    assert first.exit_code == 0, first.output
+
+    def events() -> list[dict]:
+        return [json.loads(line) for line in metrics.read_text().splitlines()]
+
+    assert [e["step"] for e in events() if e["event"] == "train"] == [2]
+    with metrics.open("a") as fh:  # logged by a session stopped after its checkpoint
+        fh.write('{"event": "train", "step": 3, "loss": 99.0}\n')
+    resumed = _finetune(cubes_dir, out, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert [e["step"] for e in events() if e["event"] == "train"] == [2, 4]
+    assert 99.0 not in [e.get("loss") for e in events()]

@@ -65,7 +65,11 @@ AFTER_ANY_STOP = "unfinished outputs are not published; rerun the command"
 
 def after_a_stop(command: str | None, output: str | None = None, overwrite: bool = False) -> str:
     """What a user can do after ``geohsr COMMAND`` was stopped (Ctrl+C or SIGTERM), for
-    its ``output`` when known (reconstruct; ``overwrite``: the run was replacing it)."""
+    its ``output`` when known (reconstruct: the cube, ``overwrite``: the run was replacing
+    it; finetune: the run folder)."""
+    if command == "finetune" and output is not None:
+        if not (Path(output) / "checkpoints" / "last.pt").exists():
+            return "no checkpoint was saved yet: rerun the same command to start again"
     if command == "reconstruct" and output is not None:
         partial = Path(f"{output}.partial")
         if not partial.exists():

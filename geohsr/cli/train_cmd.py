@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from geohsr.cli.main import OUTPUT_META
+
 DATA_HELP = (
     "KIND:PATH, repeatable to mix sources. Kinds: cave/cubes (spectral cubes, RGB simulated), "
     "ntire2020, ntire2020-realworld, arad1k (NTIRE layouts), tiles (RGB.tif,HYPER.tif or a "
@@ -327,6 +329,7 @@ def finetune(**options) -> None:
         "checkpoint_every": options["checkpoint_every"],
         "cache_gb": options["cache_gb"],
     }
+    click.get_current_context().meta[OUTPUT_META] = options["out_dir"]  # advice after a stop
     saved = Path(options["out_dir"]) / "config.json"
     if options["resume"] and saved.is_file():
         config = _resumed_config(

@@ -224,6 +224,7 @@ class Int8Adaptation:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
         log = MetricsLog(self.out_dir / "metrics.jsonl")
+        log.keep_until(self.step)  # what a stopped session logged after its checkpoint
         deadline = time.monotonic() + c.time_limit_min * 60 if c.time_limit_min else math.inf
         end_step = min(c.steps, c.stop_after or c.steps)
         loader = torch.utils.data.DataLoader(

@@ -3,8 +3,8 @@
 Each line is one event: ``{"event": "train", "step", "loss", "lr", "elapsed_s"}`` (mean loss
 over the last ``log_every`` steps; the learning rate the last of them trained with, of the
 last parameter group) or ``{"event": "val", "step", "epoch", "mrae", "rmse",
-"psnr", "sam", ...}``. A resumed run appends to the same file; events after the resumed step
-replace earlier ones with the same step when plotting.
+"psnr", "sam", ...}``. A resumed run appends to the same file from its checkpoint's step
+(events logged after the checkpoint by the stopped session are dropped first).
 """
 
 from __future__ import annotations
@@ -25,6 +25,22 @@ class MetricsLog:
         """Append one event line."""
         with open(self.path, "a") as fh:
             fh.write(json.dumps({"event": event, **values}) + "\n")
+
+    def keep_until(self, step: int) -> None:
+        """Drop the events after ``step`` (a session starting there: a fresh run at 0, a
+        resume at its checkpoint, after which a stopped session may have logged more).
+        A line cut short by a kill is dropped too."""
+        if not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("step", 0) <= step:
+                kept.append(line + "\n")
+        self.path.write_text("".join(kept))
 
     def read(self) -> list[dict[str, Any]]:
         """All events, in order (empty if the file does not exist)."""

@@ -252,16 +252,16 @@ def check_same_curve(config: TrainConfig, signature: dict, *, same_length: bool 
         )
 
 
-#: files whose presence means a run folder already holds a training run
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints/last.pt")
+#: the checkpoint whose presence means a run folder holds a run that can go on
+LAST_CHECKPOINT = "checkpoints/last.pt"
 
 
 def check_no_earlier_run(out_dir: Path) -> None:
-    """Raise :class:`TrainingError` when ``out_dir`` already holds a training run (a new run
-    would overwrite its checkpoints and mix its metrics into the old log), naming how far
-    it got and how to go on."""
-    found = [name for name in RUN_FILES if (out_dir / name).exists()]
-    if not found:
+    """Raise :class:`TrainingError` when ``out_dir`` already holds a training run that
+    ``--resume`` can continue (a new run would overwrite its checkpoints), naming how far
+    it got and how to go on. A folder without a checkpoint (a run stopped before its first
+    one) holds nothing to continue: a new run starts there afresh."""
+    if not (out_dir / LAST_CHECKPOINT).exists():
         return
     try:
         events = MetricsLog(out_dir / "metrics.jsonl").read()
@@ -519,6 +519,7 @@ class Trainer:
         c = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
+        self.log.keep_until(self.step)  # what a stopped session logged after its checkpoint
         start = time.monotonic()
         deadline = start + c.time_limit_min * 60 if c.time_limit_min else math.inf
         end_step = min(self.total_steps, c.stop_after or self.total_steps)
