@@ -14,6 +14,7 @@ import pytest
 import rasterio
 from scene_fixtures import CRS, TRANSFORM, gradient_rgb, save_model, write_raster
 
+from geohsr.exceptions import OutputError
 from geohsr.inference.options import ReconstructOptions
 from geohsr.inference.predictor import Predictor
 from geohsr.inference.scene import reconstruct_scene
@@ -135,6 +136,32 @@ def test_reconstruct_writes_the_sidecars_unless_told_not_to(cubes, tmp_path):
     out = reconstruct_scene(source, tmp_path / "bare.tif", weights=weights, options=options)
     assert out.output.is_file() and not item_path(out.output).exists()
     assert not style_path(out.output).exists()
+
+
+def test_sidecar_names_taken_by_another_output_or_the_user_are_refused_before_any_work(
+    cubes, tmp_path
+):
+    source, _ = cubes
+    weights = save_model(create_model("scene_test_linear"), tmp_path / "t.safetensors")
+    options = ReconstructOptions(tile=64, overlap=16, batch_size=2)
+    reconstruct_scene(source, tmp_path / "v.zarr", weights=weights, options=options)
+    item_before = item_path(tmp_path / "v.zarr").read_text()
+    with pytest.raises(OutputError, match=r"v.json exists \(the STAC item of ./v.zarr\)"):
+        reconstruct_scene(source, tmp_path / "v.tif", weights=weights, options=options)
+    assert not (tmp_path / "v.tif").exists() and not (tmp_path / "v.tif.partial").exists()
+    assert item_path(tmp_path / "v.zarr").read_text() == item_before
+    bare = dataclasses.replace(options, sidecars=False)
+    assert reconstruct_scene(source, tmp_path / "v.tif", weights=weights, options=bare).output
+    again = reconstruct_scene(
+        source, tmp_path / "v.zarr", weights=weights, options=options, overwrite=True
+    )  # its own sidecars are replaced
+    assert again.output == tmp_path / "v.zarr"
+    (tmp_path / "mine.json").write_text('{"notes": "the user\'s own file"}')
+    with pytest.raises(OutputError, match="not a STAC item of geohsr.*--no-sidecars"):
+        reconstruct_scene(source, tmp_path / "mine.zarr", weights=weights, options=options)
+    (tmp_path / "solo.qml").write_text("<qgis/>")
+    with pytest.raises(OutputError, match="solo.qml exists"):
+        reconstruct_scene(source, tmp_path / "solo.tif", weights=weights, options=options)
 
 
 def test_cog_bands_nearest_640_550_460_nm_are_red_green_blue_inside_the_tiff(cubes, tmp_path):

@@ -50,7 +50,7 @@ from geohsr.io.output import (
     remove_partials,
 )
 from geohsr.io.read import InputScaling, open_raster, prepare_rgb
-from geohsr.io.sidecars import write_sidecars
+from geohsr.io.sidecars import check_sidecars_free, write_sidecars
 from geohsr.io.stac import item_path
 from geohsr.io.zarr_gdal import check_zarr_grid, warn_if_gdal_cannot_read
 from geohsr.io.zarr_writer import (
@@ -272,6 +272,8 @@ def reconstruct_scene(
     # SIGTERM) while publishing waits until the sidecars are written too
     with output_lock(dst), publishing(dst):
         check_output(dst, overwrite=overwrite, resume=resume)
+        if options.sidecars:
+            check_sidecars_free(dst)
         chunk = chunk_side(options.tile - options.overlap)
         raw = open_raster(src, chunks={"band": -1, "y": chunk, "x": chunk}, warp=options.warp)
         rgb, scaling = _prepare_input(raw, options)
