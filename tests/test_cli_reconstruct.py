@@ -242,8 +242,14 @@ def test_info_summarises_a_cube_and_names_an_unfinished_one(tmp_path, rgb, weigh
     assert_one_line_error(run("info", partial), r"scratch copy of an interrupted.*geohsr info on")
     with output_lock(out):  # a run is writing it: not "interrupted"
         assert_one_line_error(run("info", out), r"not finished: a geohsr run is writing it \(pid")
-        assert_one_line_error(run("info", partial), r"scratch copy of a running geohsr run")
+        assert_one_line_error(run("info", partial), r"scratch copy of a geohsr run writing")
     assert_one_line_error(run("info", partial), r"scratch copy of an interrupted")
+    partial.rename(out)
+    assert_one_line_error(run("info", partial), r"not found; .* is published: run geohsr info")
+    assert_one_line_error(run("info", tmp_path / "none.zarr.partial"), r"none.zarr.partial' not")
+    with output_lock(out):  # a run replacing a published cube (--overwrite)
+        shown = run("info", out)
+        assert shown.exit_code == 0 and "a geohsr run is writing a new" in shown.stdout
     assert_one_line_error(run("info", tmp_path), r"is a folder: geohsr info reads weights")
 
 

@@ -39,15 +39,7 @@ def info(path: str, as_json: bool) -> None:
     from geohsr.io.output import FORMATS, PARTIAL_SUFFIX
 
     if path.endswith(PARTIAL_SUFFIX):
-        from geohsr.io.lock import running_writer
-
-        output = path.removesuffix(PARTIAL_SUFFIX)
-        writer = running_writer(output)
-        run = f"a running geohsr run ({writer})" if writer else "an interrupted geohsr run"
-        raise InputError(
-            f"{path!r} is the scratch copy of {run}; run geohsr info on {output!r}, the output "
-            "it becomes" + (" once that run has ended" if writer else "")
-        )
+        raise InputError(_about_a_partial(path))
     if Path(path).suffix.lower() in FORMATS:
         from geohsr.io.cube_reader import cube_metadata, cube_summary
 
@@ -71,6 +63,27 @@ def info(path: str, as_json: bool) -> None:
         return
     for key, value in summarize_metadata(meta):
         click.echo(f"{key}: {value}")
+
+
+def _about_a_partial(path: str) -> str:
+    """What ``geohsr info`` says of a ``.partial`` path (never read: a scratch copy)."""
+    from geohsr.io.lock import running_writer
+    from geohsr.io.output import PARTIAL_SUFFIX
+
+    output = path.removesuffix(PARTIAL_SUFFIX)
+    if not Path(path).exists():
+        where = f"; {output!r} is published: run geohsr info on it" if Path(output).exists() else ""
+        return f"{path!r} not found{where}"
+    writer = running_writer(output)
+    if writer:
+        return (
+            f"{path!r} is the scratch copy of a geohsr run writing {output!r} ({writer}); run "
+            f"geohsr info on {output!r} once that run has ended"
+        )
+    return (
+        f"{path!r} is the scratch copy of an interrupted geohsr run writing {output!r}; "
+        f"geohsr info on {output!r} says how to finish it"
+    )
 
 
 def summarize_metadata(meta: dict) -> list[tuple[str, str]]:

@@ -98,6 +98,9 @@ def cube_summary(path: str | Path) -> list[tuple[str, str]]:
         ("complete", "yes" if is_complete_output(path) else "no (an interrupted write?)"),
         ("crs", cube.rio.crs.to_string() if cube.rio.crs else "none"),
     ]
+    if (writer := running_writer(path)) is not None:  # an --overwrite run
+        replacing = f"a geohsr run is writing a new {Path(path).name} ({writer})"
+        rows.append(("being replaced", replacing))
     if _georeferenced(cube):
         transform = cube.rio.transform()
         rows.append(("pixel size", f"{transform.a:g} x {-transform.e:g}"))
