@@ -74,8 +74,8 @@ def test_resume_of_a_finished_output_made_otherwise_is_refused(tmp_path, scene, 
     other_input = tmp_path / "other.tif"
     other_input.write_bytes(scene.read_bytes())
     cases = (
-        (scene, replace(OPTIONS, dtype="uint16"), "encoding: "),
-        (other_input, OPTIONS, "source_file: "),
+        (scene, replace(OPTIONS, dtype="uint16"), "--dtype: float32 -> uint16"),
+        (other_input, OPTIONS, f"the input file (the run read {scene}, as given then)"),
     )
     for source, options, named in cases:
         with pytest.raises(OutputError, match="complete but was made from another input") as e:
@@ -93,8 +93,9 @@ def test_resume_with_other_settings_is_refused_naming_them(tmp_path, scene, weig
     partial = tmp_path / "out.zarr.partial"
     before = tree_bytes(partial)
     cases = (
-        (replace(OPTIONS, tile=32, overlap=8), "it differs in tile: 64 -> 32; overlap: 16 -> 8"),
-        (replace(OPTIONS, threads=1), "it differs in --threads: None -> 1"),
+        (replace(OPTIONS, tile=32, overlap=8), "differs in --tile: 64 -> 32; --overlap: 16 -> 8"),
+        (replace(OPTIONS, threads=1), "it differs in --threads: default -> 1"),
+        (replace(OPTIONS, sidecars=False), "it differs in --sidecars: on -> off"),
     )
     for options, named in cases:
         with pytest.raises(OutputError, match="was started from another input or with") as err:
@@ -103,9 +104,9 @@ def test_resume_with_other_settings_is_refused_naming_them(tmp_path, scene, weig
     assert tree_bytes(partial) == before  # its finished rows are kept
     recorded = json.loads(stored_attrs(partial)[SETTINGS_ATTR])
     assert str(tmp_path) not in json.dumps(recorded)  # no machine path in the cube
-    other = replace(OPTIONS, tile=32, overlap=8)
-    result = reconstruct_scene(scene, out, weights=weights, options=other, overwrite=True)
-    assert result.resumed_from_band == 0 and is_complete_output(out)
+    same = replace(OPTIONS, device="cpu")  # "auto" resolves to the CPU here: no difference
+    result = reconstruct_scene(scene, out, weights=weights, options=same, resume=True)
+    assert result.resumed_from_band > 0 and is_complete_output(out)
 
 
 KILL_SCRIPT = """

@@ -391,9 +391,9 @@ def resume_settings(
 ) -> dict[str, Any]:
     """The settings a Zarr ``.partial`` is resumed with (stored in it, with their SHA-256
     fingerprint). Left out: the chunk size (values do not depend on it) and the backend and
-    precision as typed (``auto`` or explicit): what they resolved to is the ``inference``
-    attribute, part of ``attrs``."""
-    unrecorded = {"chunk_size", "backend", "precision"}
+    precision as typed (``auto`` or explicit) and the device: what they resolved to is the
+    ``inference`` attribute, part of ``attrs``."""
+    unrecorded = {"chunk_size", "backend", "precision", "device"}
     recorded = {k: v for k, v in options.to_dict().items() if k not in unrecorded}
     return {
         "attrs": {**attrs, "source_file": source_key},

@@ -96,26 +96,46 @@ def settings_fingerprint(settings: dict[str, Any]) -> str:
 
 
 def recordable_settings(settings: dict[str, Any]) -> str:
-    """The JSON of the options and size in ``settings`` stored in the cube, to name what
-    differs later (the attributes are stored anyway; the input's absolute path, which only
-    the fingerprint depends on, is not)."""
-    return json.dumps({k: settings.get(k) for k in ("options", "shape")}, sort_keys=True)
+    """The JSON stored in the cube to name later what differs: the options, the size and a
+    SHA-256 of the input's absolute path (the path itself, a machine path, is not kept;
+    the attributes are stored anyway)."""
+    record = {k: settings.get(k) for k in ("options", "shape")}
+    record["input_sha256"] = _input_sha256(settings)
+    return json.dumps(record, sort_keys=True)
+
+
+def _input_sha256(settings: dict[str, Any]) -> str:
+    source = str(settings.get("attrs", {}).get("source_file", ""))
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+#: provenance attributes no option sets: the model, its weights and who ran it
+MODEL_ATTRS = ("weights", "weights_sha256", "inference", "software")
 
 
 def settings_differences(store: Path, settings: dict[str, Any], attrs: dict[str, Any]) -> str:
-    """``"; it differs in key: stored -> current; ..."`` for the provenance ``attrs`` and the
-    options and size in ``settings`` that differ from those recorded in Zarr ``store``
-    (older stores recorded only the attributes), or a generic hint when none differs."""
+    """``"; it differs in what: stored -> current; ..."`` for the input file, the options,
+    the size and the model attributes that differ from those recorded in Zarr ``store``
+    (older stores recorded only their attributes: those are compared then), or a generic
+    hint when none does. ``settings``: ``resume_settings`` of :mod:`geohsr.inference.scene`;
+    ``attrs``: this run's provenance."""
     stored_all = stored_attrs(store)
     try:
         stored = json.loads(stored_all[SETTINGS_ATTR])
     except (KeyError, TypeError, ValueError):
         stored = {}
-    differ = _changed(stored_all, attrs, str)
-    options = {k: v for k, v in (settings.get("options") or {}).items() if k not in attrs}
-    differ += _changed(stored.get("options") or {}, options, _option_name)
-    if stored.get("shape") not in (None, settings.get("shape")):
-        differ.append(f"size: {stored['shape']} -> {settings['shape']}")
+    if not stored:
+        differ = _changed(stored_all, attrs, str)
+    else:
+        differ = []
+        if stored.get("input_sha256") not in (None, _input_sha256(settings)):
+            was = stored_all.get("source_file", "?")
+            differ.append(f"the input file (the run read {was}, as given then)")
+        differ += _changed(stored.get("options") or {}, settings.get("options") or {}, _flag)
+        model = {key: attrs[key] for key in MODEL_ATTRS if key in attrs}
+        differ += _changed({k: stored_all.get(k) for k in model}, model, str)
+        if stored.get("shape") not in (None, settings.get("shape")):
+            differ.append(f"size: {stored['shape']} -> {settings['shape']}")
     if not differ:
         return " (its input file, weights, camera, tile, dtype, ...)"
     return "; it differs in " + "; ".join(differ)
@@ -124,15 +144,28 @@ def settings_differences(store: Path, settings: dict[str, Any], attrs: dict[str,
 def _changed(old: dict[str, Any], new: dict[str, Any], name) -> list[str]:
     """``name(key): old -> new`` for each key both hold with different values."""
     return [
-        f"{name(key)}: {old[key]} -> {value}"
+        f"{name(key)}: {_shown(old[key])} -> {_shown(value)}"
         for key, value in new.items()
         if key in old and json.dumps(old[key], sort_keys=True) != json.dumps(value, sort_keys=True)
     ]
 
 
-def _option_name(key: str) -> str:
+def _flag(key: str) -> str:
     """``--batch-size`` for the option field ``batch_size``."""
     return "--" + key.replace("_", "-")
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as a user reads it: ``default`` for None, ``on``/``off``, lists
+    joined by commas, long text cut at 40 characters."""
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def stored_attrs(store: Path) -> dict:
