@@ -83,6 +83,17 @@ def _config_from_options(options: dict, session: dict):
     return TrainConfig(**values, **session)
 
 
+def _shown(value) -> str:
+    """A setting's value as a user reads it (``unset``, ``on``/``off``, comma lists)."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 def _resumed_config(saved, options: dict, session: dict):
     """The saved config of the run being resumed, with this session's fields and the
     session-only settings given on the command line (``--val-every``, ``--export-name``).
@@ -108,7 +119,11 @@ def _resumed_config(saved, options: dict, session: dict):
         if field in SESSION_FIELDS:
             values[field] = new
         elif json.dumps(new) != json.dumps(old):
-            differ.append(f"--{name.replace('_', '-')} (the run has {old}, given {new})")
+            what = f"{field} " if field != name else ""  # --no-amp sets amp
+            differ.append(
+                f"--{name.replace('_', '-')} (the run has {what}{_shown(old)}, given "
+                f"{what}{_shown(new)})"
+            )
     if differ:
         raise InputError(
             f"cannot resume {session['out_dir']} with other settings: {'; '.join(differ)}; "
