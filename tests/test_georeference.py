@@ -132,8 +132,8 @@ def test_rpc_only_input_keeps_its_rpcs(tmp_path, weights):
     assert result.georeference == "rpcs"
     with rasterio.open(tmp_path / "out.tif") as cog:
         assert rpc_values(cog.rpcs) == rpc_values(RPCS) and cog.transform.is_identity
-    reconstruct_scene(src, tmp_path / "out.zarr", weights=weights, options=FAST)
-    dataset = xr.open_zarr(tmp_path / "out.zarr")
+    reconstruct_scene(src, tmp_path / "cube.zarr", weights=weights, options=FAST)
+    dataset = xr.open_zarr(tmp_path / "cube.zarr")
     stored = RPC.from_gdal(json.loads(dataset["reflectance"].attrs["rpcs"]))
     assert rpc_values(stored) == rpc_values(RPCS)
     assert dataset.attrs["georeference"] == "rpcs"

@@ -115,8 +115,8 @@ def test_uint16_output_is_scaled_with_nodata_stated(tmp_path):
     assert np.isnan(decoded[:, :4]).all()
     raw = xr.open_zarr(tmp_path / "out.zarr", mask_and_scale=False)["reflectance"]
     assert raw.dtype == np.uint16 and raw.attrs["scale_factor"] == 1e-4
-    reconstruct_scene(src, tmp_path / "out.tif", options=options, predictor=constant)
-    with rasterio.open(tmp_path / "out.tif") as cog:
+    reconstruct_scene(src, tmp_path / "cog.tif", options=options, predictor=constant)
+    with rasterio.open(tmp_path / "cog.tif") as cog:
         assert cog.dtypes[0] == "uint16" and cog.nodata == 65535 and cog.scales[0] == 1e-4
         assert cog.read(1)[0, 0] == 65535 and cog.read(1)[10, 10] == 1234
 
@@ -217,9 +217,9 @@ def test_no_crs_input_gives_output_without_crs_that_says_so(tmp_path):
     assert ds["reflectance"].rio.crs is None
     assert ds.attrs["georeferenced"].startswith("no")
     reconstruct_scene(
-        src, tmp_path / "out.tif", options=FAST, predictor=predictor("scene_test_constant")
+        src, tmp_path / "cog.tif", options=FAST, predictor=predictor("scene_test_constant")
     )
-    with rasterio.open(tmp_path / "out.tif") as cog:
+    with rasterio.open(tmp_path / "cog.tif") as cog:
         assert cog.crs is None
 
 

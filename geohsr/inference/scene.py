@@ -272,8 +272,6 @@ def reconstruct_scene(
     # SIGTERM) while publishing waits until the sidecars are written too
     with output_lock(dst), publishing(dst):
         check_output(dst, overwrite=overwrite, resume=resume)
-        if options.sidecars:
-            check_sidecars_free(dst)
         chunk = chunk_side(options.tile - options.overlap)
         raw = open_raster(src, chunks={"band": -1, "y": chunk, "x": chunk}, warp=options.warp)
         rgb, scaling = _prepare_input(raw, options)
@@ -282,6 +280,8 @@ def reconstruct_scene(
         grid = CubeGrid.from_dataarray(rgb, rpcs=None if options.warp else file_rpcs(src))
         if fmt == "zarr" and not complete:
             check_zarr_grid(grid, dst)  # before the model is loaded
+        if options.sidecars:
+            check_sidecars_free(dst)
         if predictor is None:
             predictor = _load_predictor(weights, options)
         attrs = cube_attrs(predictor, options, scaling, grid, str(src))  # as the user gave it
