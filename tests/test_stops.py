@@ -22,6 +22,12 @@ def run_python(code: str) -> subprocess.CompletedProcess:
     )
 
 
+def run_cli_script(script: str, args: list[str]) -> subprocess.CompletedProcess:
+    """``geohsr reconstruct ARGS --device cpu`` through ``script`` in a fresh interpreter."""
+    command = [sys.executable, "-c", script, "reconstruct", *args, "--device", "cpu"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
 HELD = """
 import os, signal
 from pathlib import Path
@@ -135,12 +141,7 @@ def test_sigterm_as_the_cube_is_published_ends_complete_with_its_sidecars(tmp_pa
     rgb = write_raster(tmp_path / "in.tif", gradient_rgb(70, 60))
     out = tmp_path / f"cube{suffix}"
     args = [str(rgb), str(out), "--weights", str(weights), "--tile", "32", "--overlap", "8"]
-    result = subprocess.run(
-        [sys.executable, "-c", CLI_STOP, "reconstruct", *args, "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_cli_script(CLI_STOP, args)
     assert result.returncode == 0, result.stderr
     assert f"note: {out} is complete; the stop (SIGTERM) came as it was published" in (
         result.stderr
@@ -192,12 +193,7 @@ def test_a_stop_after_publishing_before_the_summary_still_ends_complete(tmp_path
     rgb = write_raster(tmp_path / "in.tif", gradient_rgb(40, 30))
     out = tmp_path / "cube.zarr"
     args = [str(rgb), str(out), "--weights", str(weights), "--tile", "32", "--overlap", "8"]
-    result = subprocess.run(
-        [sys.executable, "-c", STOP_AFTER_THE_LIBRARY, "reconstruct", *args, "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_cli_script(STOP_AFTER_THE_LIBRARY, args)
     assert result.returncode == 0, result.stderr
     assert "is complete; the stop (SIGTERM) came as it was published" in result.stderr
     assert "wrote" in result.stdout and out.exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from geohsr._format import setting_text
 from geohsr.cli.main import OUTPUT_META
 
 DATA_HELP = (
@@ -83,17 +84,6 @@ def _config_from_options(options: dict, session: dict):
     return TrainConfig(**values, **session)
 
 
-def _shown(value) -> str:
-    """A setting's value as a user reads it (``unset``, ``on``/``off``, comma lists)."""
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
 def _resumed_config(saved, options: dict, session: dict):
     """The saved config of the run being resumed, with this session's fields and the
     session-only settings given on the command line (``--val-every``, ``--export-name``).
@@ -120,10 +110,9 @@ def _resumed_config(saved, options: dict, session: dict):
             values[field] = new
         elif json.dumps(new) != json.dumps(old):
             what = f"{field} " if field != name else ""  # --no-amp sets amp
-            differ.append(
-                f"--{name.replace('_', '-')} (the run has {what}{_shown(old)}, given "
-                f"{what}{_shown(new)})"
-            )
+            was, now = (setting_text(value, unset="unset") for value in (old, new))
+            flag = "--" + name.replace("_", "-")
+            differ.append(f"{flag} (the run has {what}{was}, given {what}{now})")
     if differ:
         raise InputError(
             f"cannot resume {session['out_dir']} with other settings: {'; '.join(differ)}; "

@@ -27,6 +27,7 @@ import dask.array as da
 import numpy as np
 import zarr
 
+from geohsr._format import setting_text
 from geohsr._stops import hold_stops
 from geohsr.exceptions import OutputError
 from geohsr.io.cube import COMPLETE_ATTR, CUBE_VARIABLE, CubeGrid, cube_dataarray
@@ -144,7 +145,7 @@ def settings_differences(store: Path, settings: dict[str, Any], attrs: dict[str,
 def _changed(old: dict[str, Any], new: dict[str, Any], name) -> list[str]:
     """``name(key): old -> new`` for each key both hold with different values."""
     return [
-        f"{name(key)}: {_shown(old[key])} -> {_shown(value)}"
+        f"{name(key)}: {setting_text(old[key])} -> {setting_text(value)}"
         for key, value in new.items()
         if key in old and json.dumps(old[key], sort_keys=True) != json.dumps(value, sort_keys=True)
     ]
@@ -153,19 +154,6 @@ def _changed(old: dict[str, Any], new: dict[str, Any], name) -> list[str]:
 def _flag(key: str) -> str:
     """``--batch-size`` for the option field ``batch_size``."""
     return "--" + key.replace("_", "-")
-
-
-def _shown(value: Any) -> str:
-    """A setting's value as a user reads it: ``default`` for None, ``on``/``off``, lists
-    joined by commas, long text cut at 40 characters."""
-    if value is None:
-        return "default"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    text = str(value)
-    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def stored_attrs(store: Path) -> dict:
