@@ -229,3 +229,33 @@ def test_finetune_stop_advice_depends_on_a_saved_checkpoint(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.pt").touch()
     assert "--resume" in after_a_stop("finetune", str(tmp_path))
+
+
+#: Ctrl+C twice: the second one comes while the first is being reported
+CTRL_C_TWICE = """
+import os, signal, sys
+import geohsr.cli.main as main_module
+from geohsr.cli import reconstruct_cmd
+
+def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+
+def advice_under_a_second_stop(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(1000):
+        sum(range(100))
+    return "never shown"
+
+reconstruct_cmd.reconstruct_on = interrupted
+main_module.after_a_stop = advice_under_a_second_stop
+sys.argv = ["geohsr", "reconstruct", "in.tif", "out.zarr"]
+main_module.main()
+"""
+
+
+def test_a_second_ctrl_c_ends_the_console_command_at_once_without_tracebacks(tmp_path):
+    (tmp_path / "in.tif").write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C_TWICE], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr

@@ -114,6 +114,16 @@ def sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
+class _Console:
+    """Whether this process runs the ``geohsr`` console command (:func:`main`): only then
+    may a stop end the process at once (never in a program that calls :func:`cli`)."""
+
+    active = False
+
+
+_console = _Console()
+
+
 class LazyGroup(click.Group):
     """A click group that imports each subcommand's module on first use."""
 
@@ -143,6 +153,8 @@ class LazyGroup(click.Group):
         except (Terminated, KeyboardInterrupt) as err:
             how = "SIGTERM" if isinstance(err, Terminated) else "Ctrl+C"
             code = 128 + (signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
+            if _console.active:  # a second Ctrl+C from here on ends it at once, quietly
+                exit_at_once_on_stop(code)
             published = published_before_stop(err) or ctx.meta.get(PUBLISHED_META)
             if published is not None and ctx.invoked_subcommand == "reconstruct":
                 # the stop came as the cube was published: the command's work is done
@@ -175,6 +187,7 @@ def main() -> None:
     the process at once with the command's own exit code: the command is over, and the
     stop would otherwise turn a finished run into 130/143 without a word, or print
     tracebacks of the teardown."""
+    _console.active = True
     try:
         cli()  # standalone mode: always ends in SystemExit
     except SystemExit as end:
