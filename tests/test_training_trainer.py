@@ -377,3 +377,19 @@ def test_a_folder_without_a_checkpoint_starts_afresh_and_a_resume_drops_later_ev
     assert resumed.exit_code == 0, resumed.output
     assert [e["step"] for e in events() if e["event"] == "train"] == [2, 4]
     assert 99.0 not in [e.get("loss") for e in events()]
+
+
+def test_a_short_session_logs_its_steps_and_a_finished_run_resumed_changes_nothing(
+    tmp_path, cubes_dir
+):
+    out = tmp_path / "run"
+    short = _finetune(cubes_dir, out, "--steps", "4", "--time-limit", "0.0001")
+    assert short.exit_code == 0 and "stopped early" in short.stdout, short.output
+    metrics = out / "metrics.jsonl"
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps and steps[0] >= 1  # the steps it trained are on record
+    assert _finetune(cubes_dir, out, "--resume").exit_code == 0
+    files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = _finetune(cubes_dir, out, "--resume")
+    assert again.exit_code == 0 and "finished at step 4/4" in again.stdout
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files

@@ -517,12 +517,14 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train until the schedule ends, ``stop_after`` or the time limit; then save."""
         c = self.config
+        end_step = min(self.total_steps, c.stop_after or self.total_steps)
+        if self.step and self.step >= end_step:  # resumed where it ended: nothing to do
+            return self._result([], stopped_early=self.step < self.total_steps)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
         self.log.keep_until(self.step)  # what a stopped session logged after its checkpoint
         start = time.monotonic()
         deadline = start + c.time_limit_min * 60 if c.time_limit_min else math.inf
-        end_step = min(self.total_steps, c.stop_after or self.total_steps)
         batch = c.batch_size
         loader = torch.utils.data.DataLoader(
             self.dataset,
@@ -553,13 +555,7 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}", lr=f"{self.step_lr:.2e}")
             if self.step % c.log_every == 0 or self.step == end_step:
-                self.log.write(
-                    "train",
-                    step=self.step,
-                    loss=float(np.mean(window)),
-                    lr=self.step_lr,
-                    elapsed_s=round(time.monotonic() - start, 2),
-                )
+                self._log_train(window, start)
                 window = []
             if self.step % self.val_every == 0:
                 tick = time.monotonic()
@@ -572,6 +568,8 @@ class Trainer:
             per_step = (time.monotonic() - start - val_total) / len(losses)
             finishing = 2 * per_step + last_val_seconds  # a last validation + margin
             if self.step < end_step and time.monotonic() + finishing > deadline:
+                if window:  # the steps since the last record (a short session has no other)
+                    self._log_train(window, start)
                 stopped_early = True
                 break
         bar.close()
@@ -582,6 +580,19 @@ class Trainer:
             self.export()
         save_checkpoint(self.checkpoint_dir / "last.pt", self._state())
         plot_loss_curve(self.log, self.out_dir / "loss_curve.png")
+        return self._result(losses, stopped_early=stopped_early)
+
+    def _log_train(self, window: list[float], start: float) -> None:
+        """One ``train`` record: the mean loss of ``window``, this step's learning rate."""
+        self.log.write(
+            "train",
+            step=self.step,
+            loss=float(np.mean(window)),
+            lr=self.step_lr,
+            elapsed_s=round(time.monotonic() - start, 2),
+        )
+
+    def _result(self, losses: list[float], *, stopped_early: bool) -> TrainResult:
         weights = self.weights_path if self.weights_path.is_file() else None
         return TrainResult(
             out_dir=self.out_dir,
