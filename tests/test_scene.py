@@ -161,6 +161,15 @@ def test_gdal_opens_the_default_zarr_format_and_no_note_is_given(tmp_path):
     assert not [w for w in caught if issubclass(w.category, GDALCompatibilityWarning)]
 
 
+def test_zarr_format_for_a_geotiff_is_refused_with_the_fix(tmp_path):
+    src = write_raster(tmp_path / "in.tif", gradient_rgb(20, 20))
+    options = ReconstructOptions(tile=64, overlap=16, zarr_format=3)
+    with pytest.raises(OutputError, match="--zarr-format applies to .zarr output"):
+        reconstruct_scene(
+            src, tmp_path / "out.tif", options=options, predictor=predictor("scene_test_constant")
+        )
+
+
 def test_float16_geotiff_is_refused_with_the_fix(tmp_path):
     src = write_raster(tmp_path / "in.tif", gradient_rgb(20, 20))
     options = ReconstructOptions(tile=64, overlap=16, dtype="float16")

@@ -66,9 +66,10 @@ def _reconstruct(
         click.echo(f"{result.output} is already complete (same input and settings): nothing to do")
         return
     _, height, width = result.shape
+    resumed = " (resumed: the rest was done before)" if result.resumed_from_band else ""
     click.echo(
         f"wrote {result.output}: 31 x {height} x {width} ({result.megapixels:.2f} MP), "
-        f"{result.n_windows} windows in {result.seconds:.1f} s "
+        f"{result.n_windows} windows in {result.seconds:.1f} s{resumed} "
         f"({result.megapixels_per_s:.2f} MP/s)"
     )
     if result.chunks:

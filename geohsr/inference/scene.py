@@ -266,6 +266,11 @@ def reconstruct_scene(
     options = options or ReconstructOptions()
     src, dst = Path(src), Path(dst)
     fmt = check_options(dst, overwrite=overwrite, resume=resume)
+    if fmt == "cog" and options.zarr_format != 2:
+        raise OutputError(
+            f"--zarr-format applies to .zarr output; {dst.name} is a GeoTIFF: drop the "
+            "option or write .zarr"
+        )
     check_not_input(src, dst)
     make_output_folder(dst)
     # the lock is held from the first check until publish or failure; a stop (Ctrl+C,
