@@ -101,6 +101,11 @@ def test_resume_with_other_settings_is_refused_naming_them(tmp_path, scene, weig
         with pytest.raises(OutputError, match="was started from another input or with") as err:
             reconstruct_scene(scene, out, weights=weights, options=options, resume=True)
         assert named in str(err.value) and "--overwrite to start again" in str(err.value)
+    other_weights = save_model(
+        create_model("scene_test_linear", artefact=0.3), tmp_path / "other.safetensors"
+    )
+    with pytest.raises(OutputError, match=r"was started with other weights \(SHA-256 \w{12}…"):
+        reconstruct_scene(scene, out, weights=other_weights, options=OPTIONS, resume=True)
     assert tree_bytes(partial) == before  # its finished rows are kept
     recorded = json.loads(stored_attrs(partial)[SETTINGS_ATTR])
     assert str(tmp_path) not in json.dumps(recorded)  # no machine path in the cube

@@ -58,8 +58,10 @@ from geohsr.io.zarr_writer import (
     chunk_side,
     settings_differences,
     settings_fingerprint,
+    stored_attrs,
     stored_fingerprint,
 )
+from geohsr.models.weights import file_sha256, resolve_weights
 from geohsr.spectral import N_BANDS
 from geohsr.tiling.chunks import ACCESSOR_CHUNK_STRIDES, default_chunk_size, rows_covered
 from geohsr.tiling.feather import DEFAULT_FLOOR
@@ -288,6 +290,8 @@ def reconstruct_scene(
         if options.sidecars:
             check_sidecars_free(dst)
         if predictor is None:
+            if resume:  # before the model is loaded (an OpenVINO conversion takes a minute)
+                check_same_weights(partial_path(dst) if not complete else dst, weights)
             predictor = _load_predictor(weights, options)
         attrs = cube_attrs(predictor, options, scaling, grid, str(src))  # as the user gave it
         if complete:
@@ -340,6 +344,32 @@ def check_same_run(dst: Path, settings: dict[str, Any], attrs: dict[str, Any]) -
             f"{dst} is complete but was made from another input or with other settings"
             f"{settings_differences(dst, settings, attrs)}; pass --overwrite to replace it, or "
             "write to another path"
+        )
+
+
+def check_same_weights(store: Path, weights: str | Path) -> None:
+    """Refuse to resume (or to return as complete) Zarr ``store`` when it was made with
+    another weights file than ``weights`` (their SHA-256 differ): the check the resume
+    settings make later, before the model is loaded. Stores that cannot be read, or
+    that do not record it, pass (the later check decides)."""
+    try:
+        recorded = stored_attrs(store).get("weights_sha256")
+    except Exception:  # noqa: BLE001 - no readable store: nothing to resume from
+        return
+    if not recorded:
+        return
+    given = file_sha256(resolve_weights(weights))
+    if given != recorded:
+        what = "is complete but was made" if store.suffix != ".partial" else "was started"
+        fix = (
+            "rerun with the settings it was started with to continue, or pass --overwrite "
+            "to start again"
+            if store.suffix == ".partial"
+            else "pass --overwrite to replace it, or write to another path"
+        )
+        raise OutputError(
+            f"{store} {what} with other weights (SHA-256 {recorded[:12]}…, given "
+            f"{Path(str(weights)).name}: {given[:12]}…); {fix}"
         )
 
 
