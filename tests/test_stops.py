@@ -199,20 +199,43 @@ def test_a_stop_after_publishing_before_the_summary_still_ends_complete(tmp_path
     assert "wrote" in result.stdout and out.exists()
 
 
-#: a stop during the interpreter's teardown, after the command ended
+#: a stop during the interpreter's teardown, after the command ended: in an exit function
+#: that runs while Python still handles signals (registered during the command), or in
+#: one that runs after geohsr's last one (registered before it), where it is ignored
 STOP_IN_TEARDOWN = """
 import atexit, os, signal, sys, time
-atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(30)))
+from geohsr.cli import models_cmd
 from geohsr.cli.main import main
+
+def stop_then_wait():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep({wait})
+    print("teardown went on", flush=True)
+
+{register_before}
+listed = models_cmd.models.callback
+def models_registering(*args, **kwargs):
+    {register_during}
+    return listed(*args, **kwargs)
+models_cmd.models.callback = models_registering
 sys.argv = ["geohsr", "models"]
 main()
 """
 
 
-def test_a_stop_during_teardown_keeps_the_commands_exit_code():
-    result = run_python(STOP_IN_TEARDOWN)
+@pytest.mark.parametrize("phase", ["python", "native"])
+def test_a_stop_during_teardown_keeps_the_commands_exit_code(phase):
+    during = phase == "python"
+    script = STOP_IN_TEARDOWN.format(
+        wait=30 if during else 1,
+        register_before="" if during else "atexit.register(stop_then_wait)",
+        register_during="atexit.register(stop_then_wait)" if during else "pass",
+    )
+    result = run_python(script)
     assert result.returncode == 0, result.stderr
     assert "mxr_unet18" in result.stdout and "Traceback" not in result.stderr
+    # ended at once by the stop, or the stop ignored and the teardown finished
+    assert ("teardown went on" in result.stdout) == (not during)
 
 
 def test_stop_advice_when_nothing_was_written_or_the_run_replaced_an_output(tmp_path):

@@ -10,6 +10,7 @@ end in one line saying how to go on, and exit with 143 and 130.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import signal
@@ -182,12 +183,14 @@ def cli() -> None:
 
 
 def main() -> None:
-    """The ``geohsr`` console command: :func:`cli`, after which a stop (Ctrl+C, SIGTERM)
-    during the interpreter's teardown (about a second with torch and OpenVINO loaded) ends
-    the process at once with the command's own exit code: the command is over, and the
-    stop would otherwise turn a finished run into 130/143 without a word, or print
-    tracebacks of the teardown."""
+    """The ``geohsr`` console command: :func:`cli`. Once the command is over, a stop (Ctrl+C,
+    SIGTERM) during the interpreter's teardown (about a second with torch and OpenVINO
+    loaded) cannot turn a finished run into 130/143 without a word, or print tracebacks:
+    while Python code still runs (thread joins, exit functions) it ends the process at once
+    with the command's exit code; after the last exit function, when Python no longer
+    handles signals (module and library cleanup), it is ignored."""
     _console.active = True
+    atexit.register(ignore_stops)  # registered first, so it runs last
     try:
         cli()  # standalone mode: always ends in SystemExit
     except SystemExit as end:
@@ -207,3 +210,11 @@ def exit_at_once_on_stop(code: int) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
+
+
+def ignore_stops() -> None:
+    """SIGINT and SIGTERM are ignored from now on (the end of the interpreter's teardown:
+    an ignored signal stays ignored after Python stops handling signals)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
