@@ -23,8 +23,8 @@ from types import FrameType
 
 #: attribute set on the exception of a stop held while this output was published
 PUBLISHED_ATTR = "published_output"
-#: the signals held
-HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: the signals that stop a run (and are held while it publishes)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _Hold:
@@ -38,7 +38,7 @@ class _Hold:
     def start(self) -> None:
         if self.previous or threading.current_thread() is not threading.main_thread():
             return
-        for signum in HELD_SIGNALS:
+        for signum in STOP_SIGNALS:
             self.previous[signum] = signal.signal(signum, self._record)
 
     def _record(self, signum: int, frame: FrameType | None) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from geohsr._stops import PUBLISHED_ATTR
+from geohsr._stops import PUBLISHED_ATTR, STOP_SIGNALS
 from geohsr._version import __version__
 from geohsr.cli.notes import warnings_as_notes
 from geohsr.exceptions import GeoHSRError
@@ -69,10 +69,14 @@ def after_a_stop(command: str | None, output: str | None = None, overwrite: bool
     its ``output`` when known (reconstruct: the cube, ``overwrite``: the run was replacing
     it; finetune: the run folder)."""
     if command == "finetune" and output is not None:
-        if not (Path(output) / "checkpoints" / "last.pt").exists():
+        from geohsr.training.config import LAST_CHECKPOINT
+
+        if not (Path(output) / LAST_CHECKPOINT).exists():
             return "no checkpoint was saved yet: rerun the same command to start again"
     if command == "reconstruct" and output is not None:
-        partial = Path(f"{output}.partial")
+        from geohsr.io.output import partial_path
+
+        partial = partial_path(output)
         if not partial.exists():
             return f"{output} is not published; nothing was written yet: rerun the same command"
         if output.lower().endswith(".zarr"):
@@ -208,7 +212,7 @@ def exit_at_once_on_stop(code: int) -> None:
                 stream.flush()
         os._exit(code)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, stop)
 
 
@@ -216,5 +220,5 @@ def ignore_stops() -> None:
     """SIGINT and SIGTERM are ignored from now on (the end of the interpreter's teardown:
     an ignored signal stays ignored after Python stops handling signals)."""
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)

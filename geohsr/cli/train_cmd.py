@@ -101,11 +101,12 @@ def _resumed_config(saved, options: dict, session: dict):
         and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
     ]
     asked = _config_from_options({**options, "data": options["data"] or saved.data}, session)
-    values = saved.to_dict() | {k: v for k, v in session.items() if k in SESSION_FIELDS}
+    asked_values, saved_values = asked.to_dict(), saved.to_dict()
+    values = saved_values | {k: v for k, v in session.items() if k in SESSION_FIELDS}
     differ = []
     for name in given:
         field = CONFIG_FIELDS.get(name, name)
-        new, old = asked.to_dict()[field], saved.to_dict()[field]
+        new, old = asked_values[field], saved_values[field]
         if field in SESSION_FIELDS:
             values[field] = new
         elif json.dumps(new) != json.dumps(old):

@@ -52,6 +52,7 @@ from geohsr.io.output import (
 from geohsr.io.read import InputScaling, open_raster, prepare_rgb
 from geohsr.io.sidecars import check_sidecars_free, write_sidecars
 from geohsr.io.stac import item_path
+from geohsr.io.zarr_chunks import FINGERPRINT_ATTR
 from geohsr.io.zarr_gdal import check_zarr_grid, warn_if_gdal_cannot_read
 from geohsr.io.zarr_writer import (
     ZarrCubeWriter,
@@ -59,7 +60,6 @@ from geohsr.io.zarr_writer import (
     settings_differences,
     settings_fingerprint,
     stored_attrs,
-    stored_fingerprint,
 )
 from geohsr.models.weights import file_sha256, resolve_weights
 from geohsr.spectral import N_BANDS
@@ -336,14 +336,14 @@ def check_same_run(dst: Path, settings: dict[str, Any], attrs: dict[str, Any]) -
     """A complete Zarr ``dst`` that ``resume`` would return as is must have been made from
     this input with these ``settings`` (:func:`resume_settings`; its stored fingerprint),
     else :class:`OutputError` naming the recorded settings and provenance ``attrs`` that
-    differ. Cubes written
-    before fingerprints were stored pass."""
-    stored = stored_fingerprint(dst)
-    if stored is not None and stored != settings_fingerprint(settings):
+    differ. Cubes written before fingerprints were stored pass."""
+    stored = stored_attrs(dst)
+    fingerprint = stored.get(FINGERPRINT_ATTR)
+    if fingerprint is not None and fingerprint != settings_fingerprint(settings):
         raise OutputError(
             f"{dst} is complete but was made from another input or with other settings"
-            f"{settings_differences(dst, settings, attrs)}; pass --overwrite to replace it, or "
-            "write to another path"
+            f"{settings_differences(stored, settings, attrs)}; pass --overwrite to replace "
+            "it, or write to another path"
         )
 
 

@@ -83,16 +83,9 @@ def zarr_compressor(zarr_format: int) -> Any:
 SETTINGS_ATTR = "geohsr_resume_settings"
 
 
-def stored_fingerprint(store: Path) -> str | None:
-    """The settings fingerprint of Zarr cube ``store`` (:func:`settings_fingerprint` of
-    ``resume_settings`` in :mod:`geohsr.inference.scene`); None for cubes written before it
-    was stored."""
-    group = zarr.open_group(str(store), mode="r", use_consolidated=False)
-    return group.attrs.get(FINGERPRINT_ATTR)
-
-
 def settings_fingerprint(settings: dict[str, Any]) -> str:
-    """SHA-256 of a run's resume ``settings`` (JSON with sorted keys)."""
+    """SHA-256 of a run's resume ``settings`` (JSON with sorted keys; stored in the cube as
+    ``FINGERPRINT_ATTR``)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
@@ -114,13 +107,14 @@ def _input_sha256(settings: dict[str, Any]) -> str:
 MODEL_ATTRS = ("weights", "weights_sha256", "inference", "software")
 
 
-def settings_differences(store: Path, settings: dict[str, Any], attrs: dict[str, Any]) -> str:
+def settings_differences(
+    stored_all: dict[str, Any], settings: dict[str, Any], attrs: dict[str, Any]
+) -> str:
     """``"; it differs in what: stored -> current; ..."`` for the input file, the options,
-    the size and the model attributes that differ from those recorded in Zarr ``store``
-    (older stores recorded only their attributes: those are compared then), or a generic
-    hint when none does. ``settings``: ``resume_settings`` of :mod:`geohsr.inference.scene`;
-    ``attrs``: this run's provenance."""
-    stored_all = stored_attrs(store)
+    the size and the model attributes that differ from those recorded in a Zarr store's
+    root attributes ``stored_all`` (older stores recorded only their attributes: those are
+    compared then), or a generic hint when none does. ``settings``: ``resume_settings`` of
+    :mod:`geohsr.inference.scene`; ``attrs``: this run's provenance."""
     try:
         stored = json.loads(stored_all[SETTINGS_ATTR])
     except (KeyError, TypeError, ValueError):
@@ -231,7 +225,7 @@ class ZarrCubeWriter:
         if stored is not None and stored != self.fingerprint:
             raise OutputError(
                 f"{self.partial} was started from another input or with other settings"
-                f"{settings_differences(self.partial, settings, self.attrs)}; rerun with the "
+                f"{settings_differences(attrs, settings, self.attrs)}; rerun with the "
                 "settings it was started with to continue, or pass --overwrite to start again"
             )
         return attrs if stored == self.fingerprint else None

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+#: the checkpoint, relative to the run folder, whose presence means a run can go on
+LAST_CHECKPOINT = "checkpoints/last.pt"
+
 #: Fields that may change between a run and its ``--resume`` (they do not alter the curve).
 SESSION_FIELDS = frozenset(
     {

@@ -54,7 +54,7 @@ from geohsr.training.checkpoint import (
     rng_states,
     save_checkpoint,
 )
-from geohsr.training.config import TrainConfig
+from geohsr.training.config import LAST_CHECKPOINT, TrainConfig
 from geohsr.training.datasets import (
     SceneCache,
     TrainingCrops,
@@ -250,10 +250,6 @@ def check_same_curve(config: TrainConfig, signature: dict, *, same_length: bool 
             f"cannot resume: settings changed since the checkpoint ({what}); "
             "resume with the original options or start a new --out folder"
         )
-
-
-#: the checkpoint whose presence means a run folder holds a run that can go on
-LAST_CHECKPOINT = "checkpoints/last.pt"
 
 
 def check_no_earlier_run(out_dir: Path) -> None:
