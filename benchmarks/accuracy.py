@@ -33,6 +33,7 @@ from geohsr.shared_data import shared_data_dir
 from geohsr.spectral.cameras import resolve_cameras
 from geohsr.training.accuracy import (
     HELD_OUT_CAMERAS,
+    INPUT_STEP,
     TARGET_REDUCTION,
     airborne_test_images,
     cave_test_images,
@@ -66,6 +67,11 @@ def parse_args() -> argparse.Namespace:
         "--cameras", default=",".join(HELD_OUT_CAMERAS), help="held-out cameras ('' for none)"
     )
     parser.add_argument("--jpeg-quality", type=int, default=80)
+    parser.add_argument(
+        "--exact-projection",
+        action="store_true",
+        help="project onto the exact 8-bit RGB (as for float input), not its quantisation cell",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, help="write the full report (JSON) here")
@@ -94,6 +100,7 @@ class BackendRun(nn.Module):
         self._backend = None
         if hasattr(self.model, "set_camera"):
             self.set_camera = self._set_camera
+            self.set_input_step = self.model.set_input_step
 
     def _set_camera(self, css) -> None:
         self.model.set_camera(css)
@@ -125,6 +132,7 @@ class RoundedPrecision(nn.Module):
         self.model = copy.deepcopy(model)
         if hasattr(self.model, "set_camera"):
             self.set_camera = self.model.set_camera
+            self.set_input_step = self.model.set_input_step
 
         def rounded(tensor: torch.Tensor) -> torch.Tensor:
             return tensor.to(dtype).float()
@@ -226,6 +234,7 @@ def main() -> None:
         train_cameras=train_cameras,
         seed=args.seed,
         device=args.device,
+        input_step=0.0 if args.exact_projection else INPUT_STEP,
         on_result=lambda label, cond, r: print(
             f"  {cond.label:<48} {label:<28} MRAE {r['mean']['mrae']:.4f} "
             f"SAM {r['mean']['sam']:.2f} ({r['seconds']:.1f} s)",

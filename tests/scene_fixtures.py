@@ -130,8 +130,8 @@ class CrashAfter(Predictor):
         self.calls = calls
         self.error = error
 
-    def predict(self, batch):
+    def predict(self, batch, **kwargs):
         if self.calls == 0:
             raise self.error
         self.calls -= 1
-        return super().predict(batch)
+        return super().predict(batch, **kwargs)

@@ -19,9 +19,9 @@ SETTINGS = {"tile": 64, "overlap": 16, "batch_size": 2, "device": "cpu"}
 class CountingPredictor(Predictor):
     calls = 0
 
-    def predict(self, batch):
+    def predict(self, batch, **kwargs):
         CountingPredictor.calls += 1
-        return super().predict(batch)
+        return super().predict(batch, **kwargs)
 
 
 @pytest.fixture

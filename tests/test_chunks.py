@@ -31,7 +31,7 @@ class NumpyPredictor:
         self.batch_size = batch_size
         self.mix = np.random.default_rng(0).random((31, 3)).astype(np.float32)
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: np.ndarray, **kwargs) -> np.ndarray:
         height, width = batch.shape[-2:]
         y = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
         x = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
@@ -113,11 +113,11 @@ def test_a_failing_model_call_stops_the_concurrent_pass():
     class Failing(GpuLikePredictor):
         calls = 0
 
-        def predict(self, batch):
+        def predict(self, batch, **kwargs):
             Failing.calls += 1
             if Failing.calls == 3:
                 raise RuntimeError("out of GPU memory")
-            return super().predict(batch)
+            return super().predict(batch, **kwargs)
 
     rgb = np.random.default_rng(0).random((3, 90, 90), dtype=np.float32)
     with pytest.raises(RuntimeError, match="out of GPU memory"):

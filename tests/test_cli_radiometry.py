@@ -69,6 +69,38 @@ def test_camera_option_rerenders_the_input_and_is_recorded(tmp_path, weights, sc
     assert data.attrs["input_encoding"].startswith("linear")
 
 
+def test_8bit_input_is_projected_within_its_quantisation_cell(tmp_path, weights, scene_rgb):
+    """An 8-bit file says only that the true RGB rounds to each value: with --camera the
+    projection keeps the network's rendering where it lies within half a level; the same
+    values as float input are projected exactly. The accessor does as the CLI does."""
+    import rioxarray
+
+    levels = np.round(np.clip(scene_rgb, 0, 1) * 255)
+    rgb = (levels / 255).astype(np.float32)
+    src8 = write_raster(tmp_path / "u8.tif", levels.astype(np.uint8))
+    src_float = write_raster(tmp_path / "f.tif", rgb)
+    out8, out_float = tmp_path / "u8.zarr", tmp_path / "f.zarr"
+    for src, out, extra in ((src8, out8, []), (src_float, out_float, ["--scale", "1"])):
+        result = run("reconstruct", src, out, "--weights", weights, *FAST, *extra,
+                     "--camera", "cie1964")  # fmt: skip
+        assert result.exit_code == 0, result.output
+    cell = xr.open_zarr(out8)
+    exact = xr.open_zarr(out_float)["reflectance"].values
+    values = cell["reflectance"].values
+    unclipped = (rgb < SATURATION_LEVEL).all(axis=0)
+    css = cie1964().normalised
+    moved = rerender_error(values, rgb, css)[unclipped]
+    assert moved.max() <= 0.5 / 255 + 2e-4  # + float16 storage of the cube
+    assert np.median(moved) > np.median(rerender_error(exact, rgb, css)[unclipped])
+    assert "quantisation cell" in cell.attrs["camera"]
+    assert "quantisation cell" not in xr.open_zarr(out_float).attrs["camera"]
+    data = rioxarray.open_rasterio(src8, masked=True)
+    accessor = data.hsr.reconstruct(
+        model=weights, camera="cie1964", tile=64, overlap=16, batch_size=2, device="cpu"
+    )
+    np.testing.assert_array_equal(accessor.values, values)
+
+
 def test_without_camera_the_output_says_unknown(tmp_path, weights, scene_rgb):
     src = write_raster(tmp_path / "in.tif", scene_rgb)
     with reconstruct(src, tmp_path / "cube.tif", weights, "--scale", "1") as ds:

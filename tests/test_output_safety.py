@@ -88,14 +88,14 @@ started, go = Path({started!r}), Path({go!r})
 
 class Waiting(Predictor):
     calls = 0
-    def predict(self, batch):
+    def predict(self, batch, **kwargs):
         Waiting.calls += 1
         if Waiting.calls == 3:  # the .partial exists and holds a row of windows
             started.touch()
             deadline = time.monotonic() + 120
             while not go.exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
-        return super().predict(batch)
+        return super().predict(batch, **kwargs)
 
 base = Predictor.from_weights({weights!r}, device="cpu", batch_size=2)
 predictor = Waiting(base.model, device="cpu", batch_size=2, weights={weights!r})
@@ -154,12 +154,12 @@ class Paused(Predictor):
         super().__init__(model, device="cpu", batch_size=2)
         self.calls, self.started, self.go = 0, started, go
 
-    def predict(self, batch):
+    def predict(self, batch, **kwargs):
         self.calls += 1
         if self.calls == 2:
             self.started.set()
             self.go.wait(60)
-        return super().predict(batch)
+        return super().predict(batch, **kwargs)
 
 
 def test_a_second_run_on_a_geotiff_being_written_stops(tmp_path, rgb, weights):

@@ -146,3 +146,16 @@ def test_vrt_input_reads_like_its_source(tmp_path):
     from_tif, _ = prepare_rgb(open_raster(source))
     np.testing.assert_array_equal(compute(from_vrt), compute(from_tif))
     assert from_vrt.rio.crs == from_tif.rio.crs
+
+
+def test_quantisation_step_is_one_raw_count_of_linear_integer_input(tmp_path):
+    data = gradient_rgb(20, 20)
+    u8 = write_raster(tmp_path / "u8.tif", data)
+    u16 = write_raster(tmp_path / "u16.tif", data.astype(np.uint16) * 100)
+    f32 = write_raster(tmp_path / "f.tif", data.astype(np.float32) / 255)
+    assert prepare_rgb(open_raster(u8))[1].step == pytest.approx(1 / 255)
+    assert prepare_rgb(open_raster(u16), scale=25500)[1].step == pytest.approx(1 / 25500)
+    _, stretched = prepare_rgb(open_raster(u16), stretch=(2, 98))
+    assert stretched.step == pytest.approx(1 / stretched.divisor)
+    assert prepare_rgb(open_raster(f32), scale=1)[1].step == 0.0  # float: no step
+    assert prepare_rgb(open_raster(u8), encoding="srgb")[1].step == 0.0  # not uniform

@@ -117,6 +117,36 @@ def test_known_camera_rerenders_within_one_level_and_is_never_negative():
         assert rerender_error(out, rgb, css).max() <= 1 / 255
 
 
+def test_quantisation_cell_projection_keeps_within_half_a_level_towards_the_network():
+    model = tiny_residual_model(residual_scale=2.0)
+    css = cie1964().normalised
+    model.set_camera(css)
+    rgb = quantize(render_fixed_gain(smooth_cube(40, 40, seed=1), css, 0.1))
+    exact = run(model, rgb)
+    step = 1 / 255
+    model.set_input_step(step)
+    cell = run(model, rgb)
+    model.set_input_step(0.0)
+    np.testing.assert_array_equal(run(model, rgb), exact)  # step 0: the exact projection
+    assert cell.min() >= 0.0
+    moved = rerender_error(cell, rgb, css)
+    assert moved.max() <= step / 2 + 1e-5  # within the cell of values that round to rgb
+    assert np.median(moved) > 0.1 * step  # and it used the cell: the network's RGB differs
+    with torch.no_grad():
+        x = torch.from_numpy(rgb)[None]
+        network = model._unprojected(x, model.base_weight.expand(1, -1, -1))[0].numpy()
+    # the cell's point nearest to the network's own rendering, so closer to it than exact
+    own = np.einsum("cl,lhw->chw", css, network)
+    to_own = lambda p: np.abs(np.einsum("cl,lhw->chw", css, p) - own).mean()  # noqa: E731
+    assert to_own(cell) < to_own(exact)
+
+
+@pytest.mark.parametrize("step", [-1.0, float("nan"), float("inf")])
+def test_input_step_must_be_finite_and_not_negative(step):
+    with pytest.raises(ValueError, match="input step"):
+        tiny_residual_model().set_input_step(step)
+
+
 def test_unknown_camera_is_not_projected_and_never_negative():
     model = tiny_residual_model(residual_scale=3.0)
     rgb = np.random.default_rng(1).uniform(0.0, 1.0, (3, 32, 32)).astype(np.float32)

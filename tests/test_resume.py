@@ -121,11 +121,11 @@ from geohsr.inference.scene import ReconstructOptions, reconstruct_scene
 
 class KillAfter(Predictor):
     calls = 0
-    def predict(self, batch):
+    def predict(self, batch, **kwargs):
         KillAfter.calls += 1
         if KillAfter.calls > {calls}:
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no exception handling
-        return super().predict(batch)
+        return super().predict(batch, **kwargs)
 
 base = Predictor.from_weights({weights!r}, device="cpu", batch_size=2)
 predictor = KillAfter(base.model, device="cpu", batch_size=2, weights={weights!r})

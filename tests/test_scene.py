@@ -261,11 +261,11 @@ class FailingPredictor(Predictor):
         super().__init__(model, device="cpu", batch_size=2)
         self.calls = calls
 
-    def predict(self, batch):
+    def predict(self, batch, **kwargs):
         if self.calls == 0:
             raise Interrupted
         self.calls -= 1
-        return super().predict(batch)
+        return super().predict(batch, **kwargs)
 
 
 @pytest.mark.parametrize("suffix", [".zarr", ".tif"])

@@ -211,11 +211,11 @@ def test_a_streaming_partial_resumes_on_the_cluster(tmp_path, cluster, scene, we
     class CrashAfter(Predictor):
         calls = 4  # two bands (rows 0-96) written, the third interrupted
 
-        def predict(self, batch):
+        def predict(self, batch, **kwargs):
             CrashAfter.calls -= 1
             if CrashAfter.calls < 0:
                 raise KeyboardInterrupt
-            return super().predict(batch)
+            return super().predict(batch, **kwargs)
 
     out = tmp_path / "mixed.zarr"
     model = Predictor.from_weights(weights, device="cpu", batch_size=2, threads=1).model
@@ -283,7 +283,7 @@ def test_a_task_of_another_run_never_writes_into_the_store(tmp_path, scene, weig
     from geohsr.io.zarr_chunks import FINGERPRINT_ATTR, ZarrChunkWriter
 
     class Stop(Predictor):
-        def predict(self, batch):
+        def predict(self, batch, **kwargs):
             raise KeyboardInterrupt
 
     out = tmp_path / "out.zarr"

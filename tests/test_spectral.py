@@ -172,3 +172,21 @@ def test_camera_csv_header_gives_the_column_order_and_missing_files_are_input_er
         camera_from_csv(tmp_path / "missing.csv")
     with pytest.raises(InputError, match="cannot read"):
         camera_from_csv(tmp_path)
+
+
+def test_quantisation_cell_target_clamps_towards_the_rendering_and_keeps_clipped_channels():
+    import torch
+
+    from geohsr.spectral.metamer import SATURATION_LEVEL, quantisation_cell_target
+
+    rgb = torch.tensor([0.5, 0.2, 1.0]).view(1, 3, 1, 1)
+    rendered = torch.tensor([0.51, 0.2005, 0.9]).view(1, 3, 1, 1)
+    step = 1 / 255
+    target = quantisation_cell_target(rgb, rendered, step)[0, :, 0, 0]
+    assert target[0] == pytest.approx(0.5 + step / 2)  # clamped to the cell's edge
+    assert target[1] == pytest.approx(0.2005)  # inside the cell: the rendering itself
+    assert target[2] == 1.0  # a clipped channel keeps its value
+    top = torch.full((1, 3, 1, 1), 254 / 255)
+    up = quantisation_cell_target(top, top + 1, step)
+    assert bool((up < SATURATION_LEVEL).all())  # never moved up to the saturation level
+    assert torch.equal(quantisation_cell_target(rgb, rendered, 0.0), rgb)

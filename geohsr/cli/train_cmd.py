@@ -249,6 +249,14 @@ def _resumed_config(saved, options: dict, session: dict):
     help="Fraction of simulated samples quantised to 8 bits.",
 )
 @click.option(
+    "--quantize-cell/--exact-projection",
+    default=False,
+    show_default=True,
+    help="Residual models: project known-camera samples onto the spectra rendering within "
+    "the 8-bit quantisation cell of their RGB (half a level either way, as reconstruct does "
+    "for 8-bit input) instead of onto its exact value.",
+)
+@click.option(
     "--known-camera-prob",
     default=0.5,
     show_default=True,

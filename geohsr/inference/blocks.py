@@ -88,7 +88,9 @@ class BlockReconstructor:
     ``chunk`` only the blocks of the windows touching that chunk (same grid, weights and
     per-pixel order as the whole scene, so the chunk's pixels get the same values).
 
-    ``predictor`` needs ``predict((N, 3, h, w)) -> (N, 31, h, w)`` and ``batch_size``.
+    ``predictor`` needs ``predict((N, 3, h, w), input_step=...) -> (N, 31, h, w)`` and
+    ``batch_size``; ``input_step`` is the input's quantisation step in model units (0: float
+    input; see :class:`~geohsr.io.read.InputScaling`).
     """
 
     def __init__(
@@ -100,8 +102,10 @@ class BlockReconstructor:
         overlap: int,
         *,
         chunk: Chunk | None = None,
+        input_step: float = 0.0,
     ) -> None:
         self.predictor = predictor
+        self.input_step = input_step
         self.tile = tile
         self.chunk = chunk
         self.grid = make_grid(height, width, tile, overlap)
@@ -152,8 +156,9 @@ class BlockReconstructor:
         if len(inputs) == 0:
             return np.zeros((0, N_BANDS, self.tile, self.tile), np.float32)
         if len(inputs) == 1 and self.grid.n_windows > 1:
-            return self.predictor.predict(np.concatenate([inputs, inputs]))[:1]
-        return self.predictor.predict(inputs)
+            pair = np.concatenate([inputs, inputs])
+            return self.predictor.predict(pair, input_step=self.input_step)[:1]
+        return self.predictor.predict(inputs, input_step=self.input_step)
 
     def kept(self, band_index: int, block_index: int) -> tuple[slice, slice]:
         """Rows and columns, within the block's finished pixels, that this reconstructor

@@ -39,17 +39,25 @@ from geohsr.tiling.chunks import Chunk, halo, make_chunks
 
 @dataclass(frozen=True)
 class SceneGeometry:
-    """The scene size (pixels) and the window grid settings every chunk shares."""
+    """The scene size (pixels), the window grid settings every chunk shares and the
+    input's quantisation step (model units; see :class:`~geohsr.io.read.InputScaling`)."""
 
     height: int
     width: int
     tile: int
     overlap: int
+    input_step: float = 0.0
 
     def reconstructor(self, predictor, chunk: Chunk | None = None) -> BlockReconstructor:
         """The block reconstructor of the scene, or of ``chunk`` alone."""
         return BlockReconstructor(
-            predictor, self.height, self.width, self.tile, self.overlap, chunk=chunk
+            predictor,
+            self.height,
+            self.width,
+            self.tile,
+            self.overlap,
+            chunk=chunk,
+            input_step=self.input_step,
         )
 
 

@@ -167,9 +167,13 @@ class Predictor:
             "network_weights_sha256": file_sha256(path),
         }
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: np.ndarray, *, input_step: float = 0.0) -> np.ndarray:
         """RGB windows ``(N, 3, h, w)`` float32 in [0, 1] -> cubes ``(N, 31, h, w)`` float32.
 
+        ``input_step``: the input's quantisation step in these units (1/255 for 8-bit
+        input; 0 for float input): with a known camera the metamer projection keeps each
+        pixel's rendering within half a step of its RGB rather than exactly on it
+        (:meth:`~geohsr.models.residual.ResidualSpectralModel.set_input_step`).
         Model calls take the windows :func:`call_sizes` says, so a window's prediction does
         not depend on which windows share its call (see there).
         """
@@ -177,6 +181,9 @@ class Predictor:
             raise ValueError(f"expected a batch (N, 3, h, w), got shape {batch.shape}")
         sizes = call_sizes(batch.shape[0], self.batch_size, self.device.type)
         with self._lock:
+            set_input_step = getattr(self.model, "set_input_step", None)
+            if set_input_step is not None:  # under the lock: scenes may share a predictor
+                set_input_step(input_step)
             if sizes == [batch.shape[0]]:  # one call: its output as it is
                 return self.backend.forward(batch)
             cubes = np.empty((batch.shape[0], N_BANDS, *batch.shape[2:]), np.float32)

@@ -131,7 +131,7 @@ def cube_attrs(
         "input_scaling": scaling.description,
         "input_encoding": INPUT_ENCODING_NOTES[options.input_encoding],
         "radiometric_convention": RADIOMETRIC_CONVENTION,
-        "camera": _camera_note(model),
+        "camera": _camera_note(model, scaling.step),
         **camera_response_attrs(getattr(predictor, "camera", None)),
         "model": model["model"],
         "model_config": json.dumps(model["model_config"], sort_keys=True),
@@ -171,11 +171,17 @@ def _inference_note(model: dict[str, Any]) -> str:
     return note
 
 
-def _camera_note(model: dict[str, Any]) -> str:
+def _camera_note(model: dict[str, Any], input_step: float = 0.0) -> str:
     if model["camera"] is not None:
+        target = (
+            f"of the RGB nearest to the network's within the input's quantisation cell "
+            f"(+-{input_step / 2:.3g}: half a level of the integer input)"
+            if input_step > 0 and model["camera_aware"]
+            else "of their RGB"
+        )
         return (
             f"{model['camera']} (known): classical base fitted for it; unclipped pixels "
-            "projected onto the metamer set of their RGB (Lin & Finlayson 2020), then clipped "
+            f"projected onto the metamer set {target} (Lin & Finlayson 2020), then clipped "
             "at 0 reflectance"
         )
     if model["camera_aware"]:
@@ -221,7 +227,11 @@ class PreparedScene:
     @property
     def geometry(self) -> SceneGeometry:
         return SceneGeometry(
-            self.grid.height, self.grid.width, self.options.tile, self.options.overlap
+            self.grid.height,
+            self.grid.width,
+            self.options.tile,
+            self.options.overlap,
+            self.scaling.step,
         )
 
 
@@ -231,10 +241,18 @@ SceneRunner = Callable[[PreparedScene, ProgressArg], "ReconstructResult"]
 
 
 def _block_reconstructor(
-    predictor: Predictor, grid: CubeGrid, options: ReconstructOptions
+    predictor: Predictor, grid: CubeGrid, options: ReconstructOptions, input_step: float
 ) -> BlockReconstructor:
-    """The window/block plan of ``options`` over ``grid``, predicting with ``predictor``."""
-    return BlockReconstructor(predictor, grid.height, grid.width, options.tile, options.overlap)
+    """The window/block plan of ``options`` over ``grid``, predicting with ``predictor``
+    input of quantisation step ``input_step``."""
+    return BlockReconstructor(
+        predictor,
+        grid.height,
+        grid.width,
+        options.tile,
+        options.overlap,
+        input_step=input_step,
+    )
 
 
 def reconstruct_scene(
@@ -300,7 +318,7 @@ def reconstruct_scene(
             if options.sidecars and not item_path(dst).exists():
                 write_sidecars(dst, src)
             return _already_complete(dst, rgb)
-        reconstructor = _block_reconstructor(predictor, grid, options)
+        reconstructor = _block_reconstructor(predictor, grid, options, scaling.step)
         with output_errors(dst, resumable=fmt == "zarr"):
             if overwrite:
                 remove_partials(dst)
@@ -551,7 +569,7 @@ def reconstruct_dataarray(
         )
     rgb, scaling = _prepare_input(data, options)
     grid = CubeGrid.from_dataarray(rgb)
-    geometry = SceneGeometry(grid.height, grid.width, options.tile, options.overlap)
+    geometry = SceneGeometry(grid.height, grid.width, options.tile, options.overlap, scaling.step)
     if isinstance(model_source, PredictorSpec):  # workers must run what the attrs say
         model_source = replace(model_source, expected_inference=predictor.inference)
     model_source = model_source or LocalPredictor(predictor)

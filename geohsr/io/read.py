@@ -58,13 +58,18 @@ SCALE_HINT = (
 class InputScaling:
     """``model_input = clip((value - offset) / divisor, 0, 1)``; ``description``, ``bands``
     (which bands were used as red, green, blue and why) and ``mask`` (what marks missing
-    pixels) are recorded as provenance in the output."""
+    pixels) are recorded as provenance in the output. ``step``: one raw count in model
+    input units when the input is integer and linear (``1 / divisor``; 1/255 for 8-bit),
+    else 0 (float, file-scaled or sRGB-encoded values: no uniform quantisation step); the
+    metamer projection of a known camera keeps each pixel within half a step of its RGB
+    (:meth:`~geohsr.models.residual.ResidualSpectralModel.set_input_step`)."""
 
     offset: float
     divisor: float
     description: str
     bands: str = ""
     mask: str = ""
+    step: float = 0.0
 
 
 def open_raster(
@@ -257,8 +262,22 @@ def prepare_rgb(
     if dtype == "scaled":
         description = f"{_scaling_note(source, chosen)}, then {description}"
     return scaled, InputScaling(
-        scaling.offset, scaling.divisor, description, band_note, _mask_note(source, nodata)
+        scaling.offset,
+        scaling.divisor,
+        description,
+        band_note,
+        _mask_note(source, nodata),
+        quantization_step_of(dtype, scaling.divisor, encoding),
     )
+
+
+def quantization_step_of(dtype: str, divisor: float, encoding: str = "linear") -> float:
+    """One raw count of integer ``dtype`` input in model units (``1 / divisor``), or 0 where
+    values have no uniform step: floats, values a file's scale/offset made physical
+    (``"scaled"``), and non-linear encodings such as sRGB."""
+    if dtype == "scaled" or encoding != "linear" or np.dtype(dtype).kind not in "ui":
+        return 0.0
+    return 1.0 / float(divisor)
 
 
 def valid_mask(

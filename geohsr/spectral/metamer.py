@@ -160,6 +160,26 @@ def project_nonnegative(
     return s
 
 
+def quantisation_cell_target(
+    rgb: torch.Tensor, rendered: torch.Tensor, step: float
+) -> torch.Tensor:
+    """The RGB in the quantisation cell of ``rgb`` nearest to ``rendered`` (both
+    ``(B, 3, H, W)``): ``rgb + clamp(rendered - rgb, -step / 2, step / 2)``.
+
+    An integer input of step ``step`` (input units; 1/255 for 8-bit data scaled to [0, 1])
+    only says that the true RGB rounds to ``rgb``, so a reconstruction whose rendering
+    ``rendered`` lies in that cell agrees with the input as well as the input can tell; the
+    metamer projection then moves it to the cell's nearest point instead of the cell's
+    centre. Channels at or above :data:`SATURATION_LEVEL` keep their value, and no channel
+    is moved up to it (clipped pixels stay clipped, unclipped ones unclipped). ``step`` 0
+    returns ``rgb`` (float input: exact projection)."""
+    if step <= 0:
+        return rgb
+    half = 0.5 * float(step)
+    target = rgb + (rendered - rgb).clamp(-half, half)
+    return torch.where((rgb >= SATURATION_LEVEL) | (target >= SATURATION_LEVEL), rgb, target)
+
+
 def _alternate(
     s: torch.Tensor,
     rgb: torch.Tensor,

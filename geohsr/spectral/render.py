@@ -68,6 +68,11 @@ def render_fixed_gain(
     return render_rgb(spectra, css_normalised, float(exposure))
 
 
+def quantization_step(bits: int = 8) -> float:
+    """One level of a ``bits``-bit integer image scaled to [0, 1]: ``1 / (2^bits - 1)``."""
+    return 1.0 / float(2**bits - 1)
+
+
 def quantize(rgb: np.ndarray, bits: int = 8) -> np.ndarray:
     """Round ``rgb`` in [0, 1] to ``bits``-bit levels (an integer image read back / (2^bits-1))."""
     levels = float(2**bits - 1)

@@ -35,7 +35,7 @@ from geohsr.models import create_model
 from geohsr.models.baselines import PixelRegression, fit_pixel_regression
 from geohsr.spectral.cameras import CIE1964, CameraResponse, resolve_cameras
 from geohsr.spectral.metamer import SATURATION_LEVEL, rerender_error
-from geohsr.spectral.render import quantize, render_fixed_gain
+from geohsr.spectral.render import quantization_step, quantize, render_fixed_gain
 from geohsr.training.datasets.scene import Scene, SceneCache
 from geohsr.training.datasets.spectral_io import (
     covered_bands,
@@ -55,6 +55,8 @@ REFERENCE_LABELS = tuple(f"rpr{d}" for d in REFERENCE_DEGREES)
 TARGET_REDUCTION = 0.25
 #: Training pixels per scene and camera used to fit the references (a regular subsample).
 REFERENCE_PIXEL_STEP = 4
+#: every condition's RGB is 8-bit: the quantisation step reconstruct tells the model
+INPUT_STEP = quantization_step(8)
 
 
 @dataclass(frozen=True)
@@ -247,18 +249,29 @@ def training_pixels(scenes: Sequence[Scene], cache: SceneCache | None = None) ->
 
 
 def predict_with_camera(
-    model: nn.Module, rgb: np.ndarray, css: np.ndarray | None, device: str = "cpu"
+    model: nn.Module,
+    rgb: np.ndarray,
+    css: np.ndarray | None,
+    device: str = "cpu",
+    input_step: float = 0.0,
 ) -> np.ndarray:
     """``model`` on ``rgb`` ``(3, H, W)`` -> ``(31, H, W)``, told camera ``css`` (normalised
-    ``(3, 31)``, None: unknown) when it is camera-aware; the camera is reset afterwards."""
+    ``(3, 31)``, None: unknown) and the input's quantisation step ``input_step`` (as
+    ``geohsr reconstruct`` tells it: 1/255 for 8-bit input) when it is camera-aware; both
+    are reset afterwards."""
     set_camera = getattr(model, "set_camera", None)
+    set_input_step = getattr(model, "set_input_step", None)
     if set_camera is not None:
         set_camera(css)
+    if set_input_step is not None:
+        set_input_step(input_step)
     try:
         return predict_image(model, rgb, device=device)
     finally:
         if set_camera is not None:
             set_camera(None)
+        if set_input_step is not None:
+            set_input_step(0.0)
 
 
 def run_accuracy(
@@ -270,10 +283,13 @@ def run_accuracy(
     train_cameras: Sequence[CameraResponse],
     seed: int = 0,
     device: str = "cpu",
+    input_step: float = INPUT_STEP,
     on_result: Callable[[str, Condition, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Score every model (label -> model in eval mode) and the fitted RPR references under
-    every condition whose ``domain`` is in ``test_sets``.
+    every condition whose ``domain`` is in ``test_sets``. Camera-aware models are told the
+    8-bit input's quantisation step ``input_step``, as ``geohsr reconstruct`` tells them
+    for 8-bit files (0: exact metamer projection, as for float input).
 
     Returns ``{"test_sets", "seed", "conditions", "results": {label: {condition key: {"mean",
     "images", "seconds"}}}}``; the references are labelled ``rpr2`` / ``rpr3``. Image ``i``'s
@@ -298,7 +314,7 @@ def run_accuracy(
             images = []
             for image, (rgb, target) in zip(test_sets[condition.domain], renders, strict=True):
                 told = css if condition.camera_known else None
-                pred = predict_with_camera(model, rgb, told, device)
+                pred = predict_with_camera(model, rgb, told, device, input_step)
                 row = {
                     "name": image.name,
                     **image_metrics(pred, target, image.bands, condition.exposure),
@@ -322,6 +338,7 @@ def run_accuracy(
     return {
         "test_sets": {name: [img.name for img in images] for name, images in test_sets.items()},
         "seed": seed,
+        "input_step": input_step,
         "train_cameras": [c.name for c in train_cameras],
         "conditions": [c.to_metadata() for c in conditions if c.domain in test_sets],
         "results": results,

@@ -65,6 +65,8 @@ class TrainConfig:
     spectral_tilt: float = 0.0
     exposure: tuple[float, float] = (0.05, 1.5)
     quantize_prob: float = 0.0
+    #: residual models: project onto the 8-bit quantisation cell of the RGB (set_input_step)
+    quantize_cell: bool = False
     known_camera_prob: float = 0.5
     refit_base: bool | None = None
     degrade_prob: float = 0.0

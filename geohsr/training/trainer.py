@@ -47,6 +47,7 @@ from geohsr.models.weights import (
     save_weights,
 )
 from geohsr.spectral.cameras import resolve_cameras
+from geohsr.spectral.render import quantization_step
 from geohsr.training.camera import CameraSampler, CameraSampling
 from geohsr.training.checkpoint import (
     load_checkpoint,
@@ -144,6 +145,10 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
         raise TrainingError(f"--chroma-floor applies to the *_rpr models, not {config.model}")
     if levels is not None and not residual:
         raise TrainingError(f"--level-input applies to the *_rpr models, not {config.model}")
+    if config.quantize_cell:
+        if not residual:
+            raise TrainingError(f"--quantize-cell applies to the *_rpr models, not {config.model}")
+        model.set_input_step(quantization_step(8))
     return model, meta
 
 
