@@ -19,7 +19,7 @@ from training_fixtures import (
 from geohsr.exceptions import InputError, TrainingError
 from geohsr.spectral import WAVELENGTHS_NM
 from geohsr.spectral.cameras import cie1964
-from geohsr.training.camera import CameraSampler
+from geohsr.training.camera import CameraSampler, CameraSampling
 from geohsr.training.datasets import (
     SceneCache,
     TrainingCrops,
@@ -181,6 +181,29 @@ def test_evaluation_pairs_render_with_cameras_in_turn(tmp_path):
     assert pairs[0].rgb.shape == (3, 20, 20) and pairs[0].cube.shape == (31, 20, 20)
     every = list(evaluation_pairs(scenes, CameraSampler([cie1964(), flat]), every_camera=True))
     assert [p.name for p in every] == ["s0@cie1964", "s0@flat", "s1@cie1964", "s1@flat"]
+    assert {p.input_step for p in pairs} == {0.0}  # float renders: exact projection
+    eight_bit = CameraSampler([cie1964()], CameraSampling(quantize_prob=0.5))
+    assert {p.input_step for p in evaluation_pairs(scenes, eight_bit)} == {1 / 255}
+
+
+def test_evaluation_tells_the_input_step_and_restores_the_models_own(tmp_path):
+    from residual_fixtures import tiny_residual_model
+
+    from geohsr.training.datasets.samples import EvalPair
+    from geohsr.training.evaluate import evaluate_model
+
+    cube = smooth_cube(24, 24, seed=2)
+    css = cie1964().normalised
+    rgb = np.round(np.einsum("cl,lhw->chw", css, cube) * 255).astype(np.float32) / 255
+    model = tiny_residual_model(residual_scale=2.0)
+    model.set_input_step(0.5)
+    seen = []
+    original = model.set_input_step
+    model.set_input_step = lambda step: (seen.append(step), original(step))[1]
+    pairs = [EvalPair("a", rgb, cube, css, 1 / 255), EvalPair("b", rgb, cube, css)]
+    report = evaluate_model(model, pairs)
+    assert seen == [1 / 255, 0.0, 0.5] and model.input_step == 0.5
+    assert report["images"][0]["mrae"] != report["images"][1]["mrae"]
 
 
 @pytest.mark.skipif(not CAVE.is_dir(), reason="shared CAVE data not available")

@@ -89,21 +89,28 @@ def evaluate_model(
     Returns ``{"mean": {mrae, rmse, psnr, sam, mrae_guarded}, "images": [{"name", ...}],
     "count": n}`` (see :mod:`geohsr.training.metrics` for definitions). The model is run in
     eval mode and restored to its previous mode afterwards. Camera-aware models
-    (``set_camera``) are told the camera of pairs that carry one, and reset after.
+    (``set_camera``) are told the camera and the input step of pairs that carry one (see
+    :class:`~geohsr.training.datasets.samples.EvalPair`); both are restored after.
     """
     was_training = model.training
     model.eval()
     images = []
     set_camera = getattr(model, "set_camera", None)
+    set_input_step = getattr(model, "set_input_step", None)
+    step_before = getattr(model, "input_step", 0.0)
     try:
         for pair in pairs:
             if set_camera is not None:
                 set_camera(pair.css)
+            if set_input_step is not None:
+                set_input_step(pair.input_step)
             pred = predict_image(model, pair.rgb, device=device, tile=tile)
             images.append({"name": pair.name, **spectral_metrics(pred, pair.cube, eps)})
     finally:
         if set_camera is not None:
             set_camera(None)
+        if set_input_step is not None:
+            set_input_step(step_before)
         model.train(was_training)
     return {"mean": summarize(images), "images": images, "count": len(images)}
 

@@ -15,6 +15,7 @@ import torch
 
 from geohsr.exceptions import InputError, TrainingError
 from geohsr.spectral import N_BANDS
+from geohsr.spectral.render import quantization_step
 from geohsr.training.camera import CameraSampler
 from geohsr.training.datasets.augment import Augmentation, apply_geometry, draw_geometry
 from geohsr.training.datasets.scene import Scene, SceneCache, SceneData
@@ -30,13 +31,17 @@ class EvalPair:
     """One whole evaluation image: ``rgb`` (3, H, W) and ``cube`` (31, H, W) float32.
 
     ``css`` is the normalised camera response (3, 31) the RGB was rendered with when the model
-    is to be told it (camera-aware evaluation), else None.
+    is to be told it (camera-aware evaluation), else None. ``input_step``: the RGB's
+    quantisation step (1/255 when it was rendered to 8 bits or read from an 8-bit file; 0
+    for float RGB), which camera-aware models are told as ``geohsr reconstruct`` tells them
+    for integer input.
     """
 
     name: str
     rgb: np.ndarray
     cube: np.ndarray
     css: np.ndarray | None = None
+    input_step: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -174,22 +179,26 @@ def evaluation_pairs(
         cube = data.cube_window(y, x)
         rgb = data.rgb_window(y, x)
         if rgb is not None:
+            step = data.rgb_scale if data.rgb.dtype.kind in "ui" else 0.0  # one stored level
             if not camera_known:
-                yield EvalPair(scene.name, rgb, cube)
+                yield EvalPair(scene.name, rgb, cube, input_step=step)
                 continue
             if n_cameras != 1:
                 raise InputError(
                     f"{scene.name} carries its own RGB: with --known-camera give exactly one "
                     f"--camera, the one that took it ({n_cameras} given)"
                 )
-            yield EvalPair(f"{scene.name}+known", rgb, cube, camera.cameras[0].normalised)
+            yield EvalPair(f"{scene.name}+known", rgb, cube, camera.cameras[0].normalised, step)
             continue
         for k in range(n_cameras) if every_camera else [i % n_cameras]:
             rendered = camera.render_fixed(cube, k)
-            if degradation is not None:
+            eight_bit = camera.sampling.quantize_prob > 0 or degradation is not None
+            if degradation is not None:  # ends in an 8-bit JPEG
                 rendered = degradation(rendered, np.random.default_rng([seed, i, k]))
             name = f"{scene.name}@{camera.cameras[k].name}"
+            step = quantization_step(8) if eight_bit else 0.0
             if camera_known:
-                yield EvalPair(f"{name}+known", rendered, cube, camera.cameras[k].normalised)
+                css = camera.cameras[k].normalised
+                yield EvalPair(f"{name}+known", rendered, cube, css, step)
             else:
-                yield EvalPair(name, rendered, cube)
+                yield EvalPair(name, rendered, cube, input_step=step)
