@@ -69,10 +69,20 @@ def test_camera_option_rerenders_the_input_and_is_recorded(tmp_path, weights, sc
     assert data.attrs["input_encoding"].startswith("linear")
 
 
-def test_8bit_input_is_projected_within_its_quantisation_cell(tmp_path, weights, scene_rgb):
-    """An 8-bit file says only that the true RGB rounds to each value: with --camera the
-    projection keeps the network's rendering where it lies within half a level; the same
-    values as float input are projected exactly. The accessor does as the CLI does."""
+@pytest.fixture(scope="module")
+def cell_weights(tmp_path_factory):
+    model = tiny_residual_model()
+    model.set_quantization_cell(True)  # as finetune --quantize-cell exports
+    return str(save_model(model, tmp_path_factory.mktemp("w") / "cell.safetensors"))
+
+
+def test_8bit_input_is_projected_within_its_quantisation_cell(
+    tmp_path, weights, cell_weights, scene_rgb
+):
+    """An 8-bit file says only that the true RGB rounds to each value: with --camera,
+    weights trained for it keep the network's rendering where it lies within half a level;
+    the same values as float input, or weights trained for the exact projection, are
+    projected exactly. The accessor does as the CLI does."""
     import rioxarray
 
     levels = np.round(np.clip(scene_rgb, 0, 1) * 255)
@@ -80,8 +90,13 @@ def test_8bit_input_is_projected_within_its_quantisation_cell(tmp_path, weights,
     src8 = write_raster(tmp_path / "u8.tif", levels.astype(np.uint8))
     src_float = write_raster(tmp_path / "f.tif", rgb)
     out8, out_float = tmp_path / "u8.zarr", tmp_path / "f.zarr"
-    for src, out, extra in ((src8, out8, []), (src_float, out_float, ["--scale", "1"])):
-        result = run("reconstruct", src, out, "--weights", weights, *FAST, *extra,
+    out_plain = tmp_path / "plain.zarr"
+    for src, out, chosen, extra in (
+        (src8, out8, cell_weights, []),
+        (src_float, out_float, cell_weights, ["--scale", "1"]),
+        (src8, out_plain, weights, []),
+    ):
+        result = run("reconstruct", src, out, "--weights", chosen, *FAST, *extra,
                      "--camera", "cie1964")  # fmt: skip
         assert result.exit_code == 0, result.output
     cell = xr.open_zarr(out8)
@@ -94,9 +109,13 @@ def test_8bit_input_is_projected_within_its_quantisation_cell(tmp_path, weights,
     assert np.median(moved) > np.median(rerender_error(exact, rgb, css)[unclipped])
     assert "quantisation cell" in cell.attrs["camera"]
     assert "quantisation cell" not in xr.open_zarr(out_float).attrs["camera"]
+    plain = xr.open_zarr(out_plain)
+    assert "quantisation cell" not in plain.attrs["camera"]
+    plain_error = rerender_error(plain["reflectance"].values, rgb, css)[unclipped]
+    assert np.median(plain_error) < np.median(moved)
     data = rioxarray.open_rasterio(src8, masked=True)
     accessor = data.hsr.reconstruct(
-        model=weights, camera="cie1964", tile=64, overlap=16, batch_size=2, device="cpu"
+        model=cell_weights, camera="cie1964", tile=64, overlap=16, batch_size=2, device="cpu"
     )
     np.testing.assert_array_equal(accessor.values, values)
 

@@ -125,6 +125,8 @@ def test_quantisation_cell_projection_keeps_within_half_a_level_towards_the_netw
     exact = run(model, rgb)
     step = 1 / 255
     model.set_input_step(step)
+    np.testing.assert_array_equal(run(model, rgb), exact)  # weights not trained for the cell
+    model.set_quantization_cell(True)
     cell = run(model, rgb)
     model.set_input_step(0.0)
     np.testing.assert_array_equal(run(model, rgb), exact)  # step 0: the exact projection

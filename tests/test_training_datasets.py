@@ -196,6 +196,7 @@ def test_evaluation_tells_the_input_step_and_restores_the_models_own(tmp_path):
     css = cie1964().normalised
     rgb = np.round(np.einsum("cl,lhw->chw", css, cube) * 255).astype(np.float32) / 255
     model = tiny_residual_model(residual_scale=2.0)
+    model.set_quantization_cell(True)
     model.set_input_step(0.5)
     seen = []
     original = model.set_input_step

@@ -306,6 +306,20 @@ def test_level_input_for_new_models_and_grown_from_init(tmp_path, cubes_dir):
         build_model(_config(tmp_path, [], model="mxr_unet18", level_input=0.1))
 
 
+def test_quantize_cell_is_trained_and_recorded_and_exact_training_turns_it_off(tmp_path, cubes_dir):
+    plain, _ = build_model(_config(tmp_path, [], model="mxr_unet18_rpr"))
+    assert not plain.quantization_cell and "quantization_cell" not in plain.geohsr_config
+    common = dict(model="mxr_unet18_rpr", refit_base=True, loss="mrae", steps=2)
+    result = train(_config(tmp_path / "cell", [f"cubes:{cubes_dir}"], quantize_cell=True, **common))
+    model, meta = load_weights(result.weights)
+    assert model.quantization_cell and meta["config"]["quantization_cell"] is True
+    assert model.input_step == 0.0  # the step belongs to the input, not to the weights
+    again, _ = build_model(_config(tmp_path, [], model="mxr_unet18_rpr", init=str(result.weights)))
+    assert not again.quantization_cell and again.geohsr_config["quantization_cell"] is False
+    with pytest.raises(TrainingError, match="quantize-cell"):
+        build_model(_config(tmp_path, [], model="mxr_unet18", quantize_cell=True))
+
+
 def _finetune(cubes_dir: Path, out: Path, *extra: str):
     args = [
         "finetune",

@@ -176,7 +176,7 @@ def _camera_note(model: dict[str, Any], input_step: float = 0.0) -> str:
         target = (
             f"of the RGB nearest to the network's within the input's quantisation cell "
             f"(+-{input_step / 2:.3g}: half a level of the integer input)"
-            if input_step > 0 and model["camera_aware"]
+            if input_step > 0 and model["model_config"].get("quantization_cell")
             else "of their RGB"
         )
         return (

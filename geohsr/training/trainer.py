@@ -145,10 +145,11 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
         raise TrainingError(f"--chroma-floor applies to the *_rpr models, not {config.model}")
     if levels is not None and not residual:
         raise TrainingError(f"--level-input applies to the *_rpr models, not {config.model}")
-    if config.quantize_cell:
-        if not residual:
-            raise TrainingError(f"--quantize-cell applies to the *_rpr models, not {config.model}")
-        model.set_input_step(quantization_step(8))
+    if config.quantize_cell and not residual:
+        raise TrainingError(f"--quantize-cell applies to the *_rpr models, not {config.model}")
+    if residual and (config.quantize_cell or model.quantization_cell):
+        model.set_quantization_cell(config.quantize_cell)  # what this training fits
+        model.set_input_step(quantization_step(8) if config.quantize_cell else 0.0)
     return model, meta
 
 
