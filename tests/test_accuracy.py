@@ -190,6 +190,7 @@ def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path):
     assert card.startswith("# net_cave\n")
     assert "Training scenes (2): t1_ms, t2_ms." in card
     assert "Cameras held out of training (test only): Nikon D5100." in card
+    assert "quantisation cell" not in card  # trained for the exact projection
     assert "| CAVE clean CIE 1964 (camera known) | net_cave | 0.1000 |" in card
     assert "| CAVE clean CIE 1964 (camera known) | rpr3 | 0.2000 |" in card
     assert "- CAVE clean CIE 1964 (camera known): 50.0%" in card
@@ -197,6 +198,10 @@ def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path):
     assert file_sha256(path) in card
     assert "None" not in card and "/somewhere" not in card
     assert "Run through the inference backends" not in card  # no backend runs reported
+    meta["recipe"]["quantize_cell"] = True
+    cell = save_weights(model, tmp_path / "net_cave.safetensors", meta)
+    report["models"]["net_cave"]["sha256"] = file_sha256(cell)
+    assert "8-bit quantisation cell of their RGB" in render_model_card(cell, report)
     report["results"]["net_cave@openvino-int8"] = {
         key: {"mean": {**value["mean"], "mrae": value["mean"]["mrae"] * 1.005}}
         for key, value in report["results"]["net_cave"].items()

@@ -112,6 +112,12 @@ def _camera_lines(meta: Mapping[str, Any]) -> list[str]:
                 f"bow across 400-700 nm, sd {tilt:g}) before rendering; the target is tilted "
                 "alike."
             )
+    if recipe.get("quantize_cell"):
+        lines.append(
+            "- Known-camera samples projected onto the spectra rendering within the 8-bit "
+            "quantisation cell of their RGB (half a level either way), as reconstruct does "
+            "for integer input with these weights."
+        )
     if rule := camera.get("exposure_rule"):
         lines.append(f"- Exposure: {rule}.")
     if degradation := meta.get("degradation"):
