@@ -22,6 +22,7 @@ from geohsr.models.weights import load_weights
 from geohsr.shared_data import shared_data_dir
 from geohsr.spectral.cameras import resolve_cameras
 from geohsr.training.accuracy import (
+    INPUT_STEP,
     LEVEL_EDGES,
     cave_test_images,
     fit_reference,
@@ -77,7 +78,7 @@ def main() -> None:
                 image, css, condition, np.random.default_rng([args.seed, i])
             )
             for label, model in scoring.items():
-                pred = predict_with_camera(model, rgb, css)
+                pred = predict_with_camera(model, rgb, css, input_step=INPUT_STEP)  # 8-bit
                 sums[label] = sums[label] + relative_errors_by_level(
                     pred, target, rgb, image.bands, condition.exposure
                 )
