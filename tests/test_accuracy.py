@@ -202,6 +202,11 @@ def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path):
     cell = save_weights(model, tmp_path / "net_cave.safetensors", meta)
     report["models"]["net_cave"]["sha256"] = file_sha256(cell)
     assert "8-bit quantisation cell of their RGB" in render_model_card(cell, report)
+    assert "sqrt(level)" not in render_model_card(cell, report)
+    model.geohsr_config["render_sigma"] = [0.1, 0.2]  # as set_render_sigma records it
+    sigma = save_weights(model, tmp_path / "net_cave.safetensors", meta)
+    report["models"]["net_cave"]["sha256"] = file_sha256(sigma)
+    assert "0.1 + 0.2 sqrt(level) levels" in render_model_card(sigma, report)
     report["results"]["net_cave@openvino-int8"] = {
         key: {"mean": {**value["mean"], "mrae": value["mean"]["mrae"] * 1.005}}
         for key, value in report["results"]["net_cave"].items()

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from backend_fixtures import needs_int8
 from residual_fixtures import tiny_residual_model
@@ -56,6 +57,32 @@ def test_adapted_copy_is_used_only_when_made_from_these_weights(tmp_path, capsys
     message = capsys.readouterr().err
     assert "INT8-adapted copy" in message and "cannot be used" in message
     assert "quantising the weights themselves" in message and "no INT8-adapted" not in message
+
+
+def test_a_metadata_edit_of_the_weights_keeps_its_adapted_copy(tmp_path, capsys):
+    from geohsr.exceptions import WeightsError
+    from geohsr.models.weights import SAME_TENSORS_KEY, save_metadata_edit, tensor_sources
+
+    weights = _weights_with_adapted_copy(tmp_path)
+    original = file_sha256(weights)
+    model, _ = load_weights(weights)
+    model.set_render_sigma(0.1, 0.2)
+    save_metadata_edit(model, weights, weights)  # in place, as for the shipped weights
+    meta = read_metadata(weights)
+    assert meta["config"]["render_sigma"] == [0.1, 0.2] and file_sha256(weights) != original
+    assert meta[SAME_TENSORS_KEY] == {"weights": "tiny.safetensors", "sha256": original}
+    assert tensor_sources(weights) == {original, file_sha256(weights)}
+    assert load_adapted_network(load_weights(weights)[0]) is not None
+    assert "not adapted" not in capsys.readouterr().err
+    model.set_render_sigma(0.2, 0.2)
+    again = save_metadata_edit(model, weights, tmp_path / "again.safetensors")
+    assert read_metadata(again)[SAME_TENSORS_KEY]["sha256"] == original  # the first file
+    with torch.no_grad():
+        model.residual_scale.add_(1.0)
+    before = file_sha256(weights)
+    with pytest.raises(WeightsError, match="tensors of tiny.safetensors changed"):
+        save_metadata_edit(model, weights, weights)
+    assert file_sha256(weights) == before and not list(tmp_path.glob("*.partial"))
 
 
 @needs_int8

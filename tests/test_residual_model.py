@@ -143,6 +143,31 @@ def test_quantisation_cell_projection_keeps_within_half_a_level_towards_the_netw
     assert to_own(cell) < to_own(exact)
 
 
+def test_render_sigma_switches_the_cell_on_and_is_kept_in_the_weights(tmp_path):
+    model = tiny_residual_model(residual_scale=2.0)
+    css = cie1964().normalised
+    model.set_camera(css)
+    rgb = quantize(render_fixed_gain(smooth_cube(40, 40, seed=1), css, 0.1))
+    model.set_input_step(1 / 255)
+    exact = run(model, rgb)
+    model.set_render_sigma(0.1, 0.2)
+    soft = run(model, rgb)
+    model.set_quantization_cell(True)
+    model.set_render_sigma(1e-4, 0.0)
+    hard = run(model, rgb)
+    model.set_render_sigma(0.1, 0.2)
+    error = lambda p: rerender_error(p, rgb, css)  # noqa: E731
+    assert error(soft).max() <= 0.5 / 255 + 1e-5
+    assert np.median(error(exact)) < np.median(error(soft)) < np.median(error(hard))
+    path = save_weights(model, tmp_path / "sigma.safetensors")
+    loaded, meta = load_weights(path)
+    assert loaded.render_sigma == (0.1, 0.2) and meta["config"]["render_sigma"] == [0.1, 0.2]
+    with pytest.raises(ValueError, match="render_sigma"):
+        model.set_render_sigma(0.0, 0.0)
+    with pytest.raises(ValueError, match="render_sigma"):
+        model.set_render_sigma(-1.0, 0.2)
+
+
 @pytest.mark.parametrize("step", [-1.0, float("nan"), float("inf")])
 def test_input_step_must_be_finite_and_not_negative(step):
     with pytest.raises(ValueError, match="input step"):

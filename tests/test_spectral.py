@@ -190,3 +190,29 @@ def test_quantisation_cell_target_clamps_towards_the_rendering_and_keeps_clipped
     up = quantisation_cell_target(top, top + 1, step)
     assert bool((up < SATURATION_LEVEL).all())  # never moved up to the saturation level
     assert torch.equal(quantisation_cell_target(rgb, rendered, 0.0), rgb)
+
+
+def test_cell_target_with_a_rendering_error_is_the_truncated_normal_mean():
+    import torch
+
+    from geohsr.spectral.metamer import quantisation_cell_target
+
+    step = 1 / 255
+    rgb = torch.full((1, 3, 1, 4), 10 * step)
+    offsets = torch.tensor([0.2, -0.4, 3.0, -40.0]) * step  # in the cell, near, far, very far
+    rendered = rgb + offsets.view(1, 1, 1, 4)
+    clamp = quantisation_cell_target(rgb, rendered, step)
+    precise = quantisation_cell_target(rgb, rendered, step, (1e-4, 0.0))
+    torch.testing.assert_close(precise, clamp)  # a precise rendering: the nearest point
+    vague = quantisation_cell_target(rgb, rendered, step, (50.0, 0.0))
+    assert (vague - rgb).abs().max() < 0.02 * step  # an unreliable one: the centre
+    middle = quantisation_cell_target(rgb, rendered, step, (0.5, 0.0))
+    assert bool(torch.isfinite(middle).all()) and (middle - rgb).abs().max() <= step / 2
+    shift = (middle - rgb)[0, 0, 0] / step
+    assert 0 < shift[0] < 0.2 and -0.4 < shift[1] < 0  # pulled towards the centre
+    # the truncated normal's mean, by numerical integration (in steps)
+    x = torch.linspace(-0.5, 0.5, 20001, dtype=torch.float64)
+    for got, mean in zip(shift.tolist(), (offsets / step).tolist(), strict=True):
+        log_weight = -0.5 * ((x - mean) / 0.5) ** 2
+        weight = torch.exp(log_weight - log_weight.max())
+        assert got == pytest.approx(float((x * weight).sum() / weight.sum()), abs=1e-3)

@@ -171,12 +171,19 @@ def _inference_note(model: dict[str, Any]) -> str:
     return note
 
 
+def _uses_cell(config: dict[str, Any]) -> bool:
+    """Whether weights of registry ``config`` project integer input onto its quantisation
+    cell (see :class:`~geohsr.models.residual.ResidualSpectralModel`)."""
+    return bool(config.get("quantization_cell") or config.get("render_sigma"))
+
+
 def _camera_note(model: dict[str, Any], input_step: float = 0.0) -> str:
     if model["camera"] is not None:
         target = (
-            f"of the RGB nearest to the network's within the input's quantisation cell "
+            "of the likeliest RGB, given the network's own rendering, within the input's "
+            f"quantisation cell "
             f"(+-{input_step / 2:.3g}: half a level of the integer input)"
-            if input_step > 0 and model["model_config"].get("quantization_cell")
+            if input_step > 0 and _uses_cell(model["model_config"])
             else "of their RGB"
         )
         return (

@@ -34,14 +34,17 @@ With a known camera, each unclipped pixel's spectrum is then projected onto the
 non-negative spectra that render exactly to its RGB (:mod:`geohsr.spectral.metamer`); in eval
 mode the output is always >= 0 (no negative reflectance). For integer input the model can be
 told its quantisation step (:meth:`ResidualSpectralModel.set_input_step`): an 8-bit value
-only says the true RGB lies within half a level of it, so weights trained for it
-(``quantization_cell`` in their config) target the point of that cell nearest to the
-network's own rendering (re-rendering error <= half a step). Measured by switching it on
-for the shipped weights of 2026-11, trained for the exact projection
-(``benchmarks/accuracy.py`` conditions, 8-bit, step 1/255): MRAE at exposure x0.25 0.322 ->
-0.310, clean 0.1894 -> 0.1889, real-world JPEG 0.4055 -> 0.3966, but airborne (camera
-known) 0.0535 -> 0.0551: a rendering the training never fitted is no better guess than the
-cell's centre everywhere, so only weights trained with the cell use it.
+only says the true RGB lies within half a level of it. Weights that record how far their
+network's own rendering strays from the true RGB (``render_sigma``, measured on training
+scenes by ``benchmarks/render_error.py``) target the mean of that rendering's error
+distribution truncated to the cell; weights trained with the cell (``quantization_cell``)
+and no such record, the cell's point nearest to the rendering; other weights the input
+itself. The re-rendering error stays within half a step. Measured on the shipped weights of
+2026-11 (``benchmarks/accuracy.py`` conditions, 8-bit, step 1/255), MRAE with the camera
+known: the nearest point gave exposure x0.25 0.322 -> 0.310 but airborne 0.0535 -> 0.0551
+(their rendering of spectra unlike the training scenes is a worse guess than the cell's
+centre); the truncated mean (``render_sigma`` 0.134 + 0.206 sqrt(level) levels) gave x0.25
+0.312, real-world JPEG 0.4055 -> 0.4003, clean 0.1894 -> 0.1886, airborne 0.0530.
 """
 
 from __future__ import annotations
@@ -122,6 +125,7 @@ class ResidualSpectralModel(nn.Module):
         chroma_floor: float = 0.0,
         level_input: float = 0.0,
         quantization_cell: bool = False,
+        render_sigma: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         exponents = root_polynomial_exponents(base_degree)
@@ -135,6 +139,9 @@ class ResidualSpectralModel(nn.Module):
         #: whether the weights were trained to place their rendering in the input's
         #: quantisation cell (see :meth:`set_input_step`); recorded in the registry config
         self.quantization_cell = bool(quantization_cell)
+        #: (a, b): the network's rendering error, a + b sqrt(level) quantisation steps
+        #: (see :meth:`set_render_sigma`); None: not measured
+        self.render_sigma = None if render_sigma is None else _checked_sigma(render_sigma)
         #: quantisation step of the input (input units; 0: exact): a property of the data,
         #: not of the weights (see :meth:`set_input_step`)
         self.input_step = 0.0
@@ -221,6 +228,20 @@ class ResidualSpectralModel(nn.Module):
         self.quantization_cell = bool(enabled)
         if hasattr(self, "geohsr_config"):
             self.geohsr_config["quantization_cell"] = self.quantization_cell
+
+    def set_render_sigma(self, a: float, b: float) -> None:
+        """Record how far the network's own rendering strays from the true RGB: a typical
+        error of ``a + b sqrt(level)`` quantisation steps at a pixel ``level`` steps bright,
+        measured on training scenes (``benchmarks/render_error.py``). The projection of
+        integer input then targets the mean of the rendering's error distribution
+        truncated to the input's quantisation cell (see
+        :func:`~geohsr.spectral.metamer.quantisation_cell_target`), for these weights
+        whether or not they were trained with the cell. Recorded in the registry config
+        like :meth:`set_chroma_floor`. Raises ``ValueError`` for negative or non-finite
+        values or both 0."""
+        self.render_sigma = _checked_sigma((a, b))
+        if hasattr(self, "geohsr_config"):
+            self.geohsr_config["render_sigma"] = list(self.render_sigma)
 
     def level_map(self, intensity: torch.Tensor) -> torch.Tensor:
         """Level input ``L`` in [0, 1] of mean intensities ``(B, 1, H, W)`` (white = 1): 8-bit
@@ -340,9 +361,9 @@ class ResidualSpectralModel(nn.Module):
         camera: torch.Tensor,
         projector: torch.Tensor,
     ) -> torch.Tensor:
-        if self.quantization_cell and self.input_step > 0:
+        if self.input_step > 0 and (self.quantization_cell or self.render_sigma is not None):
             rendered = torch.einsum("bcl,blhw->bchw", camera, spectra)
-            rgb = quantisation_cell_target(rgb, rendered, self.input_step)
+            rgb = quantisation_cell_target(rgb, rendered, self.input_step, self.render_sigma)
         if not self.training:
             return project_nonnegative(
                 spectra, rgb, camera, projector, alternations=self.projection_iterations
@@ -351,6 +372,13 @@ class ResidualSpectralModel(nn.Module):
         unclipped = (rgb < SATURATION_LEVEL).all(dim=1, keepdim=True)  # (B, 1, H, W)
         gap = rgb - torch.einsum("bcl,blhw->bchw", camera, spectra)  # (B, 3, H, W)
         return spectra + torch.einsum("blc,bchw->blhw", projector, gap) * unclipped
+
+
+def _checked_sigma(values) -> tuple[float, float]:
+    a, b = (float(v) for v in values)
+    if not (np.isfinite(a) and np.isfinite(b)) or a < 0 or b < 0 or a + b == 0:
+        raise ValueError(f"render_sigma needs two finite values >= 0, not both 0; got {values}")
+    return a, b
 
 
 def _residual_factory(
@@ -363,6 +391,7 @@ def _residual_factory(
     chroma_floor: float,
     level_input: float,
     quantization_cell: bool,
+    render_sigma: tuple[float, float] | None,
 ) -> ResidualSpectralModel:
     levels = level_input > 0
     net = SpectralUnet(
@@ -379,6 +408,7 @@ def _residual_factory(
         chroma_floor=chroma_floor,
         level_input=level_input,
         quantization_cell=quantization_cell,
+        render_sigma=render_sigma,
     )
 
 
@@ -393,6 +423,7 @@ def mxr_unet18_rpr(
     chroma_floor: float = 0.0,
     level_input: float = 0.0,
     quantization_cell: bool = False,
+    render_sigma: tuple[float, float] | None = None,
 ) -> ResidualSpectralModel:
     """MXR-U-Net-18 residual on a root-polynomial base (exposure-equivariant, camera-aware)."""
     return _residual_factory(
@@ -405,6 +436,7 @@ def mxr_unet18_rpr(
         chroma_floor,
         level_input,
         quantization_cell,
+        render_sigma,
     )
 
 
@@ -419,6 +451,7 @@ def mxr_unet34_rpr(
     chroma_floor: float = 0.0,
     level_input: float = 0.0,
     quantization_cell: bool = False,
+    render_sigma: tuple[float, float] | None = None,
 ) -> ResidualSpectralModel:
     """MXR-U-Net-34 residual on a root-polynomial base (exposure-equivariant, camera-aware)."""
     return _residual_factory(
@@ -431,4 +464,5 @@ def mxr_unet34_rpr(
         chroma_floor,
         level_input,
         quantization_cell,
+        render_sigma,
     )

@@ -217,3 +217,43 @@ def convert_weights(src: str | Path, dst: str | Path, *, half: bool = True) -> P
         kept["training_data"] = [portable_data_spec(str(s)) for s in kept["training_data"]]
     kept["converted_from"] = {"weights": path.name, "sha256": file_sha256(path)}
     return save_weights(model, dst, kept, half=half)
+
+
+#: metadata entry of weights whose tensors are exactly those of an earlier file and only
+#: whose metadata (e.g. the config) changed: that file's name and SHA-256
+SAME_TENSORS_KEY = "same_tensors_as"
+
+
+def save_metadata_edit(model: nn.Module, src: str | Path, dst: str | Path) -> Path:
+    """Save ``model``, loaded from weights ``src`` and changed only in its registry config,
+    as ``dst`` (``src`` itself is fine), keeping ``src``'s metadata and dtype and recording
+    under :data:`SAME_TENSORS_KEY` the file whose tensors these are (``src``, or the file
+    ``src`` itself records), so what was derived from those tensors (an INT8-adapted copy)
+    still matches (:func:`tensor_sources`). Raises :class:`WeightsError`, leaving ``dst``
+    as it was, when a tensor differs from ``src``'s."""
+    from safetensors.torch import load_file
+
+    src, dst = resolve_weights(src), Path(dst)
+    meta = read_metadata(src)
+    kept = carried_metadata(meta)
+    kept[SAME_TENSORS_KEY] = meta.get(SAME_TENSORS_KEY) or {
+        "weights": src.name,
+        "sha256": file_sha256(src),
+    }
+    partial = dst.with_name(dst.name + ".partial")
+    save_weights(model, partial, kept, half=meta.get("dtype") == "float16")
+    before, after = load_file(str(src)), load_file(str(partial))
+    if before.keys() != after.keys() or any(not torch.equal(before[k], after[k]) for k in before):
+        partial.unlink()
+        raise WeightsError(f"the tensors of {src.name} changed; save them as new weights instead")
+    os.replace(partial, dst)
+    return dst
+
+
+def tensor_sources(path: str | Path) -> set[str]:
+    """SHA-256 of every file whose tensors weights ``path`` hold: its own, and the one it
+    records under :data:`SAME_TENSORS_KEY` (a metadata-only edit of that file)."""
+    path = resolve_weights(path)
+    own = {file_sha256(path)}
+    earlier = (read_metadata(path).get(SAME_TENSORS_KEY) or {}).get("sha256")
+    return own | {earlier} if earlier else own

@@ -161,23 +161,65 @@ def project_nonnegative(
 
 
 def quantisation_cell_target(
-    rgb: torch.Tensor, rendered: torch.Tensor, step: float
+    rgb: torch.Tensor,
+    rendered: torch.Tensor,
+    step: float,
+    render_sigma: tuple[float, float] | None = None,
 ) -> torch.Tensor:
-    """The RGB in the quantisation cell of ``rgb`` nearest to ``rendered`` (both
-    ``(B, 3, H, W)``): ``rgb + clamp(rendered - rgb, -step / 2, step / 2)``.
+    """Where in the quantisation cell of ``rgb`` the true RGB most likely lies, given a
+    reconstruction whose rendering is ``rendered`` (both ``(B, 3, H, W)``).
 
     An integer input of step ``step`` (input units; 1/255 for 8-bit data scaled to [0, 1])
-    only says that the true RGB rounds to ``rgb``, so a reconstruction whose rendering
-    ``rendered`` lies in that cell agrees with the input as well as the input can tell; the
-    metamer projection then moves it to the cell's nearest point instead of the cell's
-    centre. Channels at or above :data:`SATURATION_LEVEL` keep their value, and no channel
-    is moved up to it (clipped pixels stay clipped, unclipped ones unclipped). ``step`` 0
-    returns ``rgb`` (float input: exact projection)."""
+    only says that the true RGB lies in ``[rgb - step / 2, rgb + step / 2]``. Without
+    ``render_sigma`` the target is the cell's point nearest to ``rendered``,
+    ``rgb + clamp(rendered - rgb, -step / 2, step / 2)``. With ``render_sigma = (a, b)``
+    (in steps) the rendering is taken as a noisy estimate, the true RGB ~ N(rendered, s^2)
+    with ``s = (a + b sqrt(level)) * step`` (``level``: the pixel's mean RGB in steps), and
+    the target is that normal's mean truncated to the cell (per channel; the posterior mean
+    under a uniform quantisation likelihood): the centre where the rendering is unreliable,
+    the nearest point where it is precise. Channels at or above :data:`SATURATION_LEVEL`
+    keep their value, and none is moved up to it. ``step`` 0 returns ``rgb``."""
     if step <= 0:
         return rgb
     half = 0.5 * float(step)
-    target = rgb + (rendered - rgb).clamp(-half, half)
+    if render_sigma is None:
+        target = rgb + (rendered - rgb).clamp(-half, half)
+    else:
+        a, b = render_sigma
+        levels = (rgb.mean(dim=1, keepdim=True) / step).clamp_min(0.0)
+        sigma = ((a + b * levels.sqrt()) * step).clamp_min(1e-6 * step)
+        low, high = (rgb - half - rendered) / sigma, (rgb + half - rendered) / sigma
+        shift = sigma * _truncated_normal_mean(low, high)
+        target = torch.minimum(torch.maximum(rendered + shift, rgb - half), rgb + half)
     return torch.where((rgb >= SATURATION_LEVEL) | (target >= SATURATION_LEVEL), rgb, target)
+
+
+def _truncated_normal_mean(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Mean of a standard normal truncated to ``[low, high]``. Where the interval lies in a
+    tail, in the form with the scaled complementary error function ``erfcx`` (no
+    underflow however far out; Mills' ratio ``Q(t) / pdf(t) = sqrt(pi / 2) erfcx(t /
+    sqrt 2)``); every branch stays finite, so gradients through ``torch.where`` do too."""
+
+    def upper_tail(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:  # 0 <= lo < hi
+        ratio = torch.exp(-0.5 * (hi - lo) * (hi + lo))  # pdf(hi) / pdf(lo)
+        mills = (
+            torch.special.erfcx(lo / np.sqrt(2.0)) - torch.special.erfcx(hi / np.sqrt(2.0)) * ratio
+        )
+        return (1.0 - ratio) / (np.sqrt(np.pi / 2.0) * mills).clamp_min(1e-30)
+
+    mass = (_normal_cdf(high) - _normal_cdf(low)).clamp_min(1e-30)
+    inside = (_normal_pdf(low) - _normal_pdf(high)) / mass
+    above = upper_tail(low.clamp_min(0.0), high.clamp_min(low.clamp_min(0.0) + 1e-6))
+    below = -upper_tail((-high).clamp_min(0.0), (-low).clamp_min((-high).clamp_min(0.0) + 1e-6))
+    return torch.where(low > 0, above, torch.where(high < 0, below, inside))
+
+
+def _normal_pdf(t: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-0.5 * t * t) * (1.0 / np.sqrt(2.0 * np.pi))
+
+
+def _normal_cdf(t: torch.Tensor) -> torch.Tensor:
+    return 0.5 * torch.erfc(-t * (1.0 / np.sqrt(2.0)))
 
 
 def _alternate(

@@ -118,6 +118,12 @@ def _camera_lines(meta: Mapping[str, Any]) -> list[str]:
             "quantisation cell of their RGB (half a level either way), as reconstruct does "
             "for integer input with these weights."
         )
+    if sigma := (meta.get("config") or {}).get("render_sigma"):
+        lines.append(
+            f"- Integer input with the camera known: projected onto the likeliest RGB of its "
+            f"quantisation cell given the network's rendering, whose error on training scenes "
+            f"was {sigma[0]:g} + {sigma[1]:g} sqrt(level) levels (benchmarks/render_error.py)."
+        )
     if rule := camera.get("exposure_rule"):
         lines.append(f"- Exposure: {rule}.")
     if degradation := meta.get("degradation"):

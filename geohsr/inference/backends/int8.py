@@ -189,7 +189,7 @@ def load_adapted_network(model: nn.Module) -> tuple[nn.Module, Path] | None:
 
     from geohsr.exceptions import WeightsError
     from geohsr.models.inference_prep import prepare_for_inference
-    from geohsr.models.weights import file_sha256, load_weights, read_metadata
+    from geohsr.models.weights import load_weights, read_metadata, tensor_sources
 
     weights = getattr(model, "geohsr_weights", None)
     path = adapted_weights_path(weights) if weights is not None else None
@@ -210,7 +210,7 @@ def load_adapted_network(model: nn.Module) -> tuple[nn.Module, Path] | None:
     fallback = "quantising the weights themselves instead"
     try:
         source = read_metadata(path).get(ADAPTED_FROM_KEY) or {}
-        if source.get("sha256") != file_sha256(weights):
+        if source.get("sha256") not in tensor_sources(weights):
             print(
                 f"geohsr: warning: {path} was not adapted from {Path(weights).name} (SHA-256 "
                 f"differs); {fallback}. Remove it or re-make it with `geohsr finetune "
