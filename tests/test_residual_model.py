@@ -168,6 +168,24 @@ def test_render_sigma_switches_the_cell_on_and_is_kept_in_the_weights(tmp_path):
         model.set_render_sigma(-1.0, 0.2)
 
 
+@pytest.mark.parametrize("sigma", [None, (0.1, 0.2)])
+def test_cell_projection_is_never_further_from_the_input_than_the_exact_one(sigma):
+    """Dark 8-bit pixels near the gamut's edge (e.g. (2, 10, 10) / 255): where the chosen
+    point of the cell is out of reach but the input is not, the exact projection is kept."""
+    model = tiny_residual_model(residual_scale=2.0)
+    css = cie1964().normalised
+    model.set_camera(css)
+    rgb = np.random.default_rng(5).integers(0, 13, (3, 32, 32)).astype(np.float32) / 255
+    model.set_input_step(1 / 255)
+    exact = rerender_error(run(model, rgb), rgb, css)
+    model.set_quantization_cell(True)
+    if sigma is not None:
+        model.set_render_sigma(*sigma)
+    cell = rerender_error(run(model, rgb), rgb, css)
+    assert (cell <= np.maximum(exact, 0.5 / 255) + 1e-5).all()
+    assert (cell > 0.5 / 255 + 1e-5).sum() <= (exact > 0.5 / 255 + 1e-5).sum()
+
+
 @pytest.mark.parametrize("step", [-1.0, float("nan"), float("inf")])
 def test_input_step_must_be_finite_and_not_negative(step):
     with pytest.raises(ValueError, match="input step"):

@@ -354,6 +354,37 @@ class ResidualSpectralModel(nn.Module):
         camera = torch.where(mask, css, torch.zeros_like(css))
         return weight, camera, projector
 
+    def _fall_back_to_exact(
+        self,
+        out: torch.Tensor,
+        spectra: torch.Tensor,
+        rgb: torch.Tensor,
+        camera: torch.Tensor,
+        projector: torch.Tensor,
+    ) -> None:
+        """Where the projection onto a point of the quantisation cell could not reach the cell
+        (a non-negative spectrum renders to the input itself but not to the chosen point, at
+        the edge of the camera's gamut), put the exact projection of that pixel into ``out``
+        (in place) when it re-renders closer to the input."""
+        half = 0.5 * self.input_step * (1.0 + 1e-3)
+        error = (torch.einsum("bcl,blhw->bchw", camera, out) - rgb).abs().amax(dim=1)
+        unclipped = (rgb < SATURATION_LEVEL).all(dim=1)
+        for b, known in enumerate(projector.abs().sum((1, 2)) > 0):
+            outside = (error[b] > half) & unclipped[b]
+            if not bool(known) or not bool(outside.any()):
+                continue
+            yy, xx = torch.nonzero(outside, as_tuple=True)
+            exact = project_nonnegative(  # the pixels as a (1, 31, 1, n) image
+                spectra[b][:, yy, xx][None, :, None],
+                rgb[b][:, yy, xx][None, :, None],
+                camera[b : b + 1],
+                projector[b : b + 1],
+                alternations=self.projection_iterations,
+            )[0, :, 0]  # (31, n)
+            exact_error = (camera[b] @ exact - rgb[b][:, yy, xx]).abs().amax(dim=0)
+            better = exact_error < error[b, yy, xx]
+            out[b][:, yy[better], xx[better]] = exact[:, better]
+
     def _project(
         self,
         spectra: torch.Tensor,
@@ -361,13 +392,18 @@ class ResidualSpectralModel(nn.Module):
         camera: torch.Tensor,
         projector: torch.Tensor,
     ) -> torch.Tensor:
+        target = rgb
         if self.input_step > 0 and (self.quantization_cell or self.render_sigma is not None):
             rendered = torch.einsum("bcl,blhw->bchw", camera, spectra)
-            rgb = quantisation_cell_target(rgb, rendered, self.input_step, self.render_sigma)
+            target = quantisation_cell_target(rgb, rendered, self.input_step, self.render_sigma)
         if not self.training:
-            return project_nonnegative(
-                spectra, rgb, camera, projector, alternations=self.projection_iterations
+            out = project_nonnegative(
+                spectra, target, camera, projector, alternations=self.projection_iterations
             )
+            if target is not rgb:
+                self._fall_back_to_exact(out, spectra, rgb, camera, projector)
+            return out
+        rgb = target
         # training: one exact (differentiable) projection; the loss keeps the result >= 0
         unclipped = (rgb < SATURATION_LEVEL).all(dim=1, keepdim=True)  # (B, 1, H, W)
         gap = rgb - torch.einsum("bcl,blhw->bchw", camera, spectra)  # (B, 3, H, W)
