@@ -44,7 +44,7 @@ itself. The re-rendering error stays within half a step. Measured on the shipped
 known: the nearest point gave exposure x0.25 0.322 -> 0.310 but airborne 0.0535 -> 0.0551
 (their rendering of spectra unlike the training scenes is a worse guess than the cell's
 centre); the truncated mean (``render_sigma`` 0.134 + 0.206 sqrt(level) levels) gave x0.25
-0.312, real-world JPEG 0.4055 -> 0.4003, clean 0.1894 -> 0.1886, airborne 0.0530.
+0.312, real-world JPEG 0.4055 -> 0.4008, clean 0.1894 -> 0.1886, airborne 0.0530.
 """
 
 from __future__ import annotations
