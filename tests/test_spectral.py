@@ -174,39 +174,39 @@ def test_camera_csv_header_gives_the_column_order_and_missing_files_are_input_er
         camera_from_csv(tmp_path)
 
 
-def test_quantisation_cell_target_clamps_towards_the_rendering_and_keeps_clipped_channels():
+def test_quantization_cell_target_clamps_towards_the_rendering_and_keeps_clipped_channels():
     import torch
 
-    from geohsr.spectral.metamer import SATURATION_LEVEL, quantisation_cell_target
+    from geohsr.spectral.metamer import SATURATION_LEVEL, quantization_cell_target
 
     rgb = torch.tensor([0.5, 0.2, 1.0]).view(1, 3, 1, 1)
     rendered = torch.tensor([0.51, 0.2005, 0.9]).view(1, 3, 1, 1)
     step = 1 / 255
-    target = quantisation_cell_target(rgb, rendered, step)[0, :, 0, 0]
+    target = quantization_cell_target(rgb, rendered, step)[0, :, 0, 0]
     assert target[0] == pytest.approx(0.5 + step / 2)  # clamped to the cell's edge
     assert target[1] == pytest.approx(0.2005)  # inside the cell: the rendering itself
     assert target[2] == 1.0  # a clipped channel keeps its value
     top = torch.full((1, 3, 1, 1), 254 / 255)
-    up = quantisation_cell_target(top, top + 1, step)
+    up = quantization_cell_target(top, top + 1, step)
     assert bool((up < SATURATION_LEVEL).all())  # never moved up to the saturation level
-    assert torch.equal(quantisation_cell_target(rgb, rendered, 0.0), rgb)
+    assert torch.equal(quantization_cell_target(rgb, rendered, 0.0), rgb)
 
 
 def test_cell_target_with_a_rendering_error_is_the_truncated_normal_mean():
     import torch
 
-    from geohsr.spectral.metamer import quantisation_cell_target
+    from geohsr.spectral.metamer import quantization_cell_target
 
     step = 1 / 255
     rgb = torch.full((1, 3, 1, 4), 10 * step)
     offsets = torch.tensor([0.2, -0.4, 3.0, -40.0]) * step  # in the cell, near, far, very far
     rendered = rgb + offsets.view(1, 1, 1, 4)
-    clamp = quantisation_cell_target(rgb, rendered, step)
-    precise = quantisation_cell_target(rgb, rendered, step, (1e-4, 0.0))
+    clamp = quantization_cell_target(rgb, rendered, step)
+    precise = quantization_cell_target(rgb, rendered, step, (1e-4, 0.0))
     torch.testing.assert_close(precise, clamp)  # a precise rendering: the nearest point
-    vague = quantisation_cell_target(rgb, rendered, step, (50.0, 0.0))
+    vague = quantization_cell_target(rgb, rendered, step, (50.0, 0.0))
     assert (vague - rgb).abs().max() < 0.02 * step  # an unreliable one: the centre
-    middle = quantisation_cell_target(rgb, rendered, step, (0.5, 0.0))
+    middle = quantization_cell_target(rgb, rendered, step, (0.5, 0.0))
     assert bool(torch.isfinite(middle).all()) and (middle - rgb).abs().max() <= step / 2
     shift = (middle - rgb)[0, 0, 0] / step
     assert 0 < shift[0] < 0.2 and -0.4 < shift[1] < 0  # pulled towards the centre

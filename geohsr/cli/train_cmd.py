@@ -252,9 +252,10 @@ def _resumed_config(saved, options: dict, session: dict):
     "--quantize-cell/--exact-projection",
     default=False,
     show_default=True,
-    help="Residual models: project known-camera samples onto the spectra rendering within "
-    "the 8-bit quantisation cell of their RGB (half a level either way, as reconstruct does "
-    "for 8-bit input) instead of onto its exact value.",
+    help="Residual models: project known-camera samples onto the spectra rendering to the "
+    "point of the 8-bit quantisation cell of their RGB (half a level either way) nearest the "
+    "network's own rendering, as reconstruct then does for 8-bit input with these weights, "
+    "instead of onto its exact value.",
 )
 @click.option(
     "--known-camera-prob",

@@ -26,7 +26,7 @@ from dask.base import tokenize
 from geohsr._stops import publishing
 from geohsr._version import __version__
 from geohsr.exceptions import InputError, OutputError
-from geohsr.inference.blocks import BlockReconstructor, dataarray_reader, stream_blocks
+from geohsr.inference.blocks import dataarray_reader, stream_blocks
 from geohsr.inference.chunked import SceneGeometry, chunked_cube
 from geohsr.inference.model_cache import LocalPredictor, PredictorSource, PredictorSpec
 from geohsr.inference.options import DEFAULT_WEIGHTS, ReconstructOptions
@@ -61,6 +61,7 @@ from geohsr.io.zarr_writer import (
     settings_fingerprint,
     stored_attrs,
 )
+from geohsr.models.residual import uses_quantization_cell
 from geohsr.models.weights import file_sha256, resolve_weights
 from geohsr.spectral import N_BANDS
 from geohsr.tiling.chunks import ACCESSOR_CHUNK_STRIDES, default_chunk_size, rows_covered
@@ -171,19 +172,12 @@ def _inference_note(model: dict[str, Any]) -> str:
     return note
 
 
-def _uses_cell(config: dict[str, Any]) -> bool:
-    """Whether weights of registry ``config`` project integer input onto its quantisation
-    cell (see :class:`~geohsr.models.residual.ResidualSpectralModel`)."""
-    return bool(config.get("quantization_cell") or config.get("render_sigma"))
-
-
 def _camera_note(model: dict[str, Any], input_step: float = 0.0) -> str:
     if model["camera"] is not None:
         target = (
             "of the likeliest RGB, given the network's own rendering, within the input's "
-            f"quantisation cell "
-            f"(+-{input_step / 2:.3g}: half a level of the integer input)"
-            if input_step > 0 and _uses_cell(model["model_config"])
+            f"quantisation cell (+-{input_step / 2:.3g}: half a level of the integer input)"
+            if input_step > 0 and uses_quantization_cell(model["model_config"])
             else "of their RGB"
         )
         return (
@@ -233,13 +227,7 @@ class PreparedScene:
 
     @property
     def geometry(self) -> SceneGeometry:
-        return SceneGeometry(
-            self.grid.height,
-            self.grid.width,
-            self.options.tile,
-            self.options.overlap,
-            self.scaling.step,
-        )
+        return scene_geometry(self.grid, self.options, self.scaling)
 
 
 #: computes a prepared scene into its writer and publishes it (the default: one sequential
@@ -247,19 +235,12 @@ class PreparedScene:
 SceneRunner = Callable[[PreparedScene, ProgressArg], "ReconstructResult"]
 
 
-def _block_reconstructor(
-    predictor: Predictor, grid: CubeGrid, options: ReconstructOptions, input_step: float
-) -> BlockReconstructor:
-    """The window/block plan of ``options`` over ``grid``, predicting with ``predictor``
-    input of quantisation step ``input_step``."""
-    return BlockReconstructor(
-        predictor,
-        grid.height,
-        grid.width,
-        options.tile,
-        options.overlap,
-        input_step=input_step,
-    )
+def scene_geometry(
+    grid: CubeGrid, options: ReconstructOptions, scaling: InputScaling
+) -> SceneGeometry:
+    """The window grid of ``options`` over ``grid`` for input scaled by ``scaling`` (its
+    quantisation step goes to the model)."""
+    return SceneGeometry(grid.height, grid.width, options.tile, options.overlap, scaling.step)
 
 
 def reconstruct_scene(
@@ -325,7 +306,7 @@ def reconstruct_scene(
             if options.sidecars and not item_path(dst).exists():
                 write_sidecars(dst, src)
             return _already_complete(dst, rgb)
-        reconstructor = _block_reconstructor(predictor, grid, options, scaling.step)
+        reconstructor = scene_geometry(grid, options, scaling).reconstructor(predictor)
         with output_errors(dst, resumable=fmt == "zarr"):
             if overwrite:
                 remove_partials(dst)
@@ -576,7 +557,7 @@ def reconstruct_dataarray(
         )
     rgb, scaling = _prepare_input(data, options)
     grid = CubeGrid.from_dataarray(rgb)
-    geometry = SceneGeometry(grid.height, grid.width, options.tile, options.overlap, scaling.step)
+    geometry = scene_geometry(grid, options, scaling)
     if isinstance(model_source, PredictorSpec):  # workers must run what the attrs say
         model_source = replace(model_source, expected_inference=predictor.inference)
     model_source = model_source or LocalPredictor(predictor)

@@ -49,7 +49,8 @@ centre); the truncated mean (``render_sigma`` 0.134 + 0.206 sqrt(level) levels) 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,7 +64,7 @@ from geohsr.spectral import N_BANDS
 from geohsr.spectral.metamer import (
     SATURATION_LEVEL,
     project_nonnegative,
-    quantisation_cell_target,
+    quantization_cell_target,
 )
 
 #: normalisation of the chromaticity input rgb / I of the U-Net (values in [0, 3], mean 1)
@@ -208,11 +209,12 @@ class ResidualSpectralModel(nn.Module):
 
     def set_input_step(self, step: float) -> None:
         """Tell the projection the input's quantisation step (input units: 1/255 for 8-bit
-        data scaled to [0, 1]; 0 for float or unknown input, the default). Weights trained
-        for it (:meth:`set_quantization_cell`) then project each unclipped pixel onto the
-        spectra rendering to the RGB nearest their own rendering that still rounds to the
-        input (:func:`~geohsr.spectral.metamer.quantisation_cell_target`) instead of onto
-        the input's exact RGB; other weights ignore the step. Raises ``ValueError`` for a
+        data scaled to [0, 1]; 0 for float or unknown input, the default). Weights that use
+        the cell (:meth:`set_quantization_cell`, :meth:`set_render_sigma`; see
+        :func:`uses_quantization_cell`) then project each unclipped pixel onto the spectra
+        rendering to a point of the cell of RGB that round to the input
+        (:func:`~geohsr.spectral.metamer.quantization_cell_target`) instead of onto the
+        input's exact RGB; other weights ignore the step. Raises ``ValueError`` for a
         negative or non-finite step."""
         if not np.isfinite(step) or step < 0:
             raise ValueError(f"the input step must be finite and >= 0, got {step}")
@@ -235,7 +237,7 @@ class ResidualSpectralModel(nn.Module):
         measured on training scenes (``benchmarks/render_error.py``). The projection of
         integer input then targets the mean of the rendering's error distribution
         truncated to the input's quantisation cell (see
-        :func:`~geohsr.spectral.metamer.quantisation_cell_target`), for these weights
+        :func:`~geohsr.spectral.metamer.quantization_cell_target`), for these weights
         whether or not they were trained with the cell. Recorded in the registry config
         like :meth:`set_chroma_floor`. Raises ``ValueError`` for negative or non-finite
         values or both 0."""
@@ -395,7 +397,7 @@ class ResidualSpectralModel(nn.Module):
         target = rgb
         if self.input_step > 0 and (self.quantization_cell or self.render_sigma is not None):
             rendered = torch.einsum("bcl,blhw->bchw", camera, spectra)
-            target = quantisation_cell_target(rgb, rendered, self.input_step, self.render_sigma)
+            target = quantization_cell_target(rgb, rendered, self.input_step, self.render_sigma)
         if not self.training:
             out = project_nonnegative(
                 spectra, target, camera, projector, alternations=self.projection_iterations
@@ -408,6 +410,14 @@ class ResidualSpectralModel(nn.Module):
         unclipped = (rgb < SATURATION_LEVEL).all(dim=1, keepdim=True)  # (B, 1, H, W)
         gap = rgb - torch.einsum("bcl,blhw->bchw", camera, spectra)  # (B, 3, H, W)
         return spectra + torch.einsum("blc,bchw->blhw", projector, gap) * unclipped
+
+
+def uses_quantization_cell(config: Mapping[str, Any]) -> bool:
+    """Whether weights with registry ``config`` project integer input onto a point of its
+    quantisation cell rather than onto the input itself: those trained with the cell
+    (``quantization_cell``) or whose rendering error was measured (``render_sigma``); the
+    rule :meth:`ResidualSpectralModel._project` applies to the model's own settings."""
+    return bool(config.get("quantization_cell") or config.get("render_sigma"))
 
 
 def _checked_sigma(values) -> tuple[float, float]:

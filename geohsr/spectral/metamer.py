@@ -160,7 +160,7 @@ def project_nonnegative(
     return s
 
 
-def quantisation_cell_target(
+def quantization_cell_target(
     rgb: torch.Tensor,
     rendered: torch.Tensor,
     step: float,

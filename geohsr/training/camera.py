@@ -26,7 +26,7 @@ import numpy as np
 from geohsr.exceptions import InputError
 from geohsr.spectral import N_BANDS
 from geohsr.spectral.cameras import CameraResponse, normalise_css
-from geohsr.spectral.render import quantize, render_fixed_gain, shift_css
+from geohsr.spectral.render import quantization_step, quantize, render_fixed_gain, shift_css
 
 
 @dataclass(frozen=True)
@@ -166,6 +166,12 @@ class CameraSampler:
             rgb = quantize(rgb)
         known = bool(rng.random() < s.known_prob)
         return RenderedSample(rgb, cube * np.float32(exposure), css, exposure, known)
+
+    @property
+    def fixed_render_step(self) -> float:
+        """The quantisation step of :meth:`render_fixed`'s RGB: one 8-bit level when the
+        sampling quantises at all, else 0 (float RGB)."""
+        return quantization_step(8) if self.sampling.quantize_prob > 0 else 0.0
 
     def render_fixed(self, cube: np.ndarray, camera_index: int = 0) -> np.ndarray:
         """Deterministic RGB with listed camera ``camera_index`` at exposure 1 (a white

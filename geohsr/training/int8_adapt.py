@@ -60,7 +60,7 @@ from geohsr.models.weights import (
     save_weights,
 )
 from geohsr.training.checkpoint import load_checkpoint, save_checkpoint
-from geohsr.training.config import TrainConfig
+from geohsr.training.config import LAST_CHECKPOINT, TrainConfig
 from geohsr.training.run_log import MetricsLog
 
 #: torch operations the INT8 backend keeps in floating point (the torch names of
@@ -184,7 +184,7 @@ class Int8Adaptation:
     def _restore(self) -> None:
         from geohsr.training.trainer import check_same_curve
 
-        state = load_checkpoint(self.out_dir / "checkpoints" / "last.pt")
+        state = load_checkpoint(self.out_dir / LAST_CHECKPOINT)
         check_same_curve(self.config, state["signature"])
         self.student.load_state_dict(state["student"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -257,13 +257,13 @@ class Int8Adaptation:
                 )
                 window = []
             if self.step % c.checkpoint_every == 0 or self.step == end_step:
-                save_checkpoint(self.out_dir / "checkpoints" / "last.pt", self._state())
+                save_checkpoint(self.out_dir / LAST_CHECKPOINT, self._state())
                 self.export()
             if time.monotonic() > deadline:
                 break
         bar.close()
         if self.step % c.checkpoint_every:
-            save_checkpoint(self.out_dir / "checkpoints" / "last.pt", self._state())
+            save_checkpoint(self.out_dir / LAST_CHECKPOINT, self._state())
         return self.export()
 
 

@@ -404,7 +404,7 @@ class Trainer:
         }
 
     def _restore(self) -> None:
-        state = load_checkpoint(self.checkpoint_dir / "last.pt")
+        state = load_checkpoint(self.out_dir / LAST_CHECKPOINT)
         check_same_curve(
             self.config, state["signature"], same_length=state["total_steps"] == self.total_steps
         )
@@ -566,7 +566,7 @@ class Trainer:
                 val_total += last_val_seconds
                 last_val_step = self.step
             if self.step % c.checkpoint_every == 0:
-                save_checkpoint(self.checkpoint_dir / "last.pt", self._state())
+                save_checkpoint(self.out_dir / LAST_CHECKPOINT, self._state())
             per_step = (time.monotonic() - start - val_total) / len(losses)
             finishing = 2 * per_step + last_val_seconds  # a last validation + margin
             if self.step < end_step and time.monotonic() + finishing > deadline:
@@ -580,7 +580,7 @@ class Trainer:
             self.validate()
         if not self.val_pairs:
             self.export()
-        save_checkpoint(self.checkpoint_dir / "last.pt", self._state())
+        save_checkpoint(self.out_dir / LAST_CHECKPOINT, self._state())
         plot_loss_curve(self.log, self.out_dir / "loss_curve.png")
         return self._result(losses, stopped_early=stopped_early)
 

@@ -190,13 +190,13 @@ def evaluation_pairs(
                 )
             yield EvalPair(f"{scene.name}+known", rgb, cube, camera.cameras[0].normalised, step)
             continue
+        # the renders' quantisation step; a degradation ends in an 8-bit JPEG
+        step = quantization_step(8) if degradation is not None else camera.fixed_render_step
         for k in range(n_cameras) if every_camera else [i % n_cameras]:
             rendered = camera.render_fixed(cube, k)
-            eight_bit = camera.sampling.quantize_prob > 0 or degradation is not None
-            if degradation is not None:  # ends in an 8-bit JPEG
+            if degradation is not None:
                 rendered = degradation(rendered, np.random.default_rng([seed, i, k]))
             name = f"{scene.name}@{camera.cameras[k].name}"
-            step = quantization_step(8) if eight_bit else 0.0
             if camera_known:
                 css = camera.cameras[k].normalised
                 yield EvalPair(f"{name}+known", rendered, cube, css, step)
