@@ -162,6 +162,12 @@ def test_render_sigma_switches_the_cell_on_and_is_kept_in_the_weights(tmp_path):
     path = save_weights(model, tmp_path / "sigma.safetensors")
     loaded, meta = load_weights(path)
     assert loaded.render_sigma == (0.1, 0.2) and meta["config"]["render_sigma"] == [0.1, 0.2]
+    from geohsr.exceptions import WeightsError
+
+    model.geohsr_config["render_sigma"] = [-1.0, 0.2]  # a damaged record
+    damaged = save_weights(model, tmp_path / "damaged.safetensors")
+    with pytest.raises(WeightsError, match="render_sigma needs two finite values"):
+        load_weights(damaged)
     with pytest.raises(ValueError, match="render_sigma"):
         model.set_render_sigma(0.0, 0.0)
     with pytest.raises(ValueError, match="render_sigma"):

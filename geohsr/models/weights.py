@@ -148,7 +148,8 @@ def load_weights(
 
     Returns ``(model, metadata)``; the model is in eval mode, float32, on ``device``.
     Raises :class:`WeightsError` for corrupt files, files made for another model
-    (``expect_model``) or tensors that do not fit the recorded architecture.
+    (``expect_model``), a recorded configuration the model cannot be built with, or tensors
+    that do not fit the recorded architecture.
     """
     path = resolve_weights(spec)
     meta = read_metadata(path)
@@ -158,7 +159,14 @@ def load_weights(
             f"{path} holds weights for {name!r}, not {expect_model!r}; "
             f"pass --model {name} or weights made for {expect_model}"
         )
-    model = create_model(name, **meta.get("config", {}))
+    config = meta.get("config", {})
+    try:
+        model = create_model(name, **config)
+    except (TypeError, ValueError) as err:  # an unknown key or a value the model refuses
+        raise WeightsError(
+            f"{path} records a configuration that {name!r} cannot be built with ({err}); the file "
+            "was made by a newer geohsr or its metadata was changed: re-export it"
+        ) from err
     try:
         with safe_open(str(path), framework="pt") as fh:
             state = {key: fh.get_tensor(key) for key in fh.keys()}
