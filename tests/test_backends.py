@@ -221,6 +221,33 @@ def test_openvino_window_values_do_not_depend_on_call_mates():
 
 
 @needs_openvino
+@pytest.mark.parametrize("name", ["mxr_unet18", "mxr_unet18_rpr"])
+def test_openvino_outputs_outlive_the_next_call(name):
+    """The backend reads its output from the infer request's buffer without copying it: what
+    a call returned must not change when the next call of the same shape reuses that buffer."""
+    backend = Predictor(trained_looking(name), device="cpu", backend="openvino").backend
+    x = np.random.default_rng(4).random((4, 3, 64, 64), dtype=np.float32)
+    first = backend.forward(x[:2])
+    kept = first.copy()
+    second = backend.forward(x[2:])
+    np.testing.assert_array_equal(first, kept)
+    assert not np.array_equal(first, second)
+
+
+def test_in_place_finish_without_a_camera_equals_the_projection():
+    model = Predictor(trained_looking("mxr_unet18_rpr"), device="cpu", backend="torch").model
+    x = torch.rand(2, 3, 32, 32)
+    spectra = torch.randn(2, 31, 32, 32)
+    for camera in (None, resolve_camera("cie1964").normalised):
+        model.set_camera(camera)
+        expected = model.project_current(spectra.clone(), x)
+        scratch = spectra.clone()
+        got = model.project_current(scratch, x, in_place=True)
+        assert torch.equal(got, expected) and expected.min() >= 0
+        assert (got.data_ptr() == scratch.data_ptr()) == (camera is None)
+
+
+@needs_openvino
 def test_openvino_converts_once_per_weights_and_camera(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("GEOHSR_CACHE_DIR", str(tmp_path / "cache"))
     first = Predictor(trained_looking("mxr_unet18_rpr"), device="cpu", backend="openvino")

@@ -54,13 +54,14 @@ def pad_input(rgb: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
 
 def finish(model: nn.Module, spectra: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
     """Eager end of a forward pass: ``spectra`` ``(B, 31, H, W)`` from :class:`ExportableCore`
-    (cropped to ``rgb``'s size) -> the model's output for ``rgb`` ``(B, 3, H, W)``."""
+    (cropped to ``rgb``'s size) -> the model's output for ``rgb`` ``(B, 3, H, W)``, a new
+    tensor (``spectra`` may be a view of a backend's buffer that its next call reuses)."""
     if isinstance(model, ResidualSpectralModel):
         unprojected = model.current_base(rgb)  # a new float32 tensor: add in place
         unprojected += spectra
-        return model.project_current(unprojected, rgb)
+        return model.project_current(unprojected, rgb, in_place=True)
     if isinstance(model, SpectralUnet):
-        return spectra
+        return spectra.clone(memory_format=torch.contiguous_format)
     with torch.autocast(rgb.device.type, enabled=False):
         return model(rgb.float())  # per-pixel regression
 
