@@ -234,6 +234,27 @@ def test_openvino_outputs_outlive_the_next_call(name):
     assert not np.array_equal(first, second)
 
 
+@pytest.mark.parametrize("backend", ["torch", pytest.param("openvino", marks=needs_openvino)])
+@pytest.mark.parametrize("camera", [None, "cie1964"])
+@pytest.mark.parametrize("name", ["mxr_unet18", "mxr_unet18_rpr", "rpr2"])
+def test_a_block_of_several_calls_equals_its_calls_one_by_one(backend, camera, name):
+    """Predictor.predict has the backend compute each full call in place in the block's
+    array; the values must be those of the calls made alone."""
+    camera_response = resolve_camera(camera) if camera and name.endswith("rpr") else None
+    predictor = Predictor(
+        trained_looking(name),
+        device="cpu",
+        backend=backend,
+        camera=camera_response,
+        batch_size=2,
+    )
+    x = np.random.default_rng(5).random((5, 3, 64, 64), dtype=np.float32)
+    together = predictor.predict(x)
+    alone = np.concatenate([predictor.predict(x[:2]), predictor.predict(x[2:])])
+    np.testing.assert_array_equal(together, alone)
+    assert together.flags["C_CONTIGUOUS"] and np.isfinite(together).all()
+
+
 def test_in_place_finish_without_a_camera_equals_the_projection():
     model = Predictor(trained_looking("mxr_unet18_rpr"), device="cpu", backend="torch").model
     x = torch.rand(2, 3, 32, 32)

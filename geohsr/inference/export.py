@@ -52,18 +52,27 @@ def pad_input(rgb: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
     return pad_to_multiple(rgb, STRIDE)
 
 
-def finish(model: nn.Module, spectra: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+def finish(
+    model: nn.Module, spectra: torch.Tensor, rgb: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Eager end of a forward pass: ``spectra`` ``(B, 31, H, W)`` from :class:`ExportableCore`
-    (cropped to ``rgb``'s size) -> the model's output for ``rgb`` ``(B, 3, H, W)``, a new
-    tensor (``spectra`` may be a view of a backend's buffer that its next call reuses)."""
+    (cropped to ``rgb``'s size) -> the model's output for ``rgb`` ``(B, 3, H, W)``: ``out``
+    (contiguous float32 of that shape) when given, else a new tensor (``spectra`` may be a
+    view of a backend's buffer that its next call reuses)."""
     if isinstance(model, ResidualSpectralModel):
-        unprojected = model.current_base(rgb)  # a new float32 tensor: add in place
+        unprojected = model.current_base(rgb, out=out)  # float32, ours: add in place
         unprojected += spectra
-        return model.project_current(unprojected, rgb, in_place=True)
-    if isinstance(model, SpectralUnet):
-        return spectra.clone(memory_format=torch.contiguous_format)
-    with torch.autocast(rgb.device.type, enabled=False):
-        return model(rgb.float())  # per-pixel regression
+        projected = model.project_current(unprojected, rgb, in_place=True)
+    elif isinstance(model, SpectralUnet):
+        projected = spectra
+    else:
+        with torch.autocast(rgb.device.type, enabled=False):
+            projected = model(rgb.float())  # per-pixel regression
+    if out is None:
+        return projected.clone() if projected is spectra else projected
+    if projected is not out:
+        out.copy_(projected)
+    return out
 
 
 def core_fingerprint(model: nn.Module) -> str:

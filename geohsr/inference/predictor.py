@@ -194,7 +194,10 @@ class Predictor:
                 if count < size:  # padded with copies of the last window
                     padding = np.repeat(windows[-1:], size - count, axis=0)
                     windows = np.concatenate([windows, padding])
-                cubes[start : start + count] = self.backend.forward(windows)[:count]
+                if count == size:  # computed in place
+                    self.backend.forward(windows, out=cubes[start : start + count])
+                else:
+                    cubes[start : start + count] = self.backend.forward(windows)[:count]
                 start += count
         return cubes
 

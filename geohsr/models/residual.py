@@ -295,11 +295,12 @@ class ResidualSpectralModel(nn.Module):
         rounding its degree-3 root-polynomial terms to bfloat16 moved outputs by 2 %."""
         return self._residual_term(rgb.float().clamp_min(0.0), padded=True)
 
-    def current_base(self, rgb: torch.Tensor) -> torch.Tensor:
+    def current_base(self, rgb: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """The current camera's classical base ``(B, 31, H, W)`` of ``rgb`` ``(B, 3, H, W)``,
-        float32 (per pixel: any size)."""
+        float32 (per pixel: any size), computed in ``out`` (contiguous, that shape) when
+        given."""
         rgb = rgb.float().clamp_min(0.0)
-        return self._base(rgb, self.base_weight.expand(rgb.shape[0], -1, -1))
+        return self._base(rgb, self.base_weight.expand(rgb.shape[0], -1, -1), out)
 
     def project_current(
         self, spectra: torch.Tensor, rgb: torch.Tensor, *, in_place: bool = False
@@ -323,11 +324,19 @@ class ResidualSpectralModel(nn.Module):
         ``padded``: H and W are already multiples of 32."""
         return self._base(rgb, weight) + self._residual_term(rgb, padded)
 
-    def _base(self, rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """``B(rgb)`` ``(B, 31, H, W)``: root-polynomial features times ``weight``, float32."""
+    def _base(
+        self, rgb: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``B(rgb)`` ``(B, 31, H, W)``: root-polynomial features times ``weight``
+        ``(B, T, 31)``, float32, in ``out`` when given."""
+        batch, _, height, width = rgb.shape
         with torch.autocast(rgb.device.type, enabled=False):
             feats = root_polynomial_features(rgb.movedim(1, -1), self.exponents)  # (B,H,W,T)
-            return torch.einsum("bhwt,btl->blhw", feats, weight)  # (B, 31, H, W)
+            feats = feats.reshape(batch, height * width, -1).transpose(1, 2)  # (B, T, HW)
+            if out is None:  # (differentiable: training)
+                return (weight.transpose(1, 2) @ feats).view(batch, -1, height, width)
+            torch.matmul(weight.transpose(1, 2), feats, out=out.view(batch, -1, height * width))
+            return out
 
     def _residual_term(self, rgb: torch.Tensor, padded: bool) -> torch.Tensor:
         """``gamma * I * U(rgb / I)`` ``(B, 31, H, W)``."""

@@ -56,12 +56,13 @@ MAX_AUTO_COST = 0.01
 
 
 class Backend(Protocol):
-    """Runs a prepared model: RGB windows ``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)``."""
+    """Runs a prepared model: RGB windows ``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)``,
+    written into ``out`` (C-contiguous float32 of that shape) when given, and returned."""
 
     name: str
     precision: str
 
-    def forward(self, batch: np.ndarray) -> np.ndarray: ...
+    def forward(self, batch: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
 
 
 def resolve_backend(backend: str, device_type: str) -> str:

@@ -85,19 +85,21 @@ class OpenVINOBackend:
         self.core.set_property({"CACHE_DIR": str(folder / "compiled")})  # compiled shapes
         self._compiled: dict[tuple[int, ...], Any] = {}
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
-        """``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)`` float32, C-contiguous."""
+    def forward(self, batch: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)`` float32, C-contiguous; computed in
+        ``out`` when given (no copy: a block of several calls fills its array in place)."""
         rgb = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
         padded, (top, left) = pad_input(rgb)
         request = self._request(tuple(padded.shape))
         request.infer({0: padded.numpy()})
-        out = request.get_output_tensor(0).data  # (N, 31, H', W'), the request's buffer
+        buffer = request.get_output_tensor(0).data  # (N, 31, H', W'), the request's own
         height, width = rgb.shape[-2:]
         # a view of that buffer, read by finish before the next infer reuses it (copying the
         # crop first cost 0.1 s of a 2048² scene)
-        spectra = torch.from_numpy(out[..., top : top + height, left : left + width])
+        spectra = torch.from_numpy(buffer[..., top : top + height, left : left + width])
+        target = None if out is None else torch.from_numpy(out)
         with torch.inference_mode():
-            return np.ascontiguousarray(finish(self.model, spectra, rgb).numpy())
+            return np.ascontiguousarray(finish(self.model, spectra, rgb, out=target).numpy())
 
     def _request(self, shape: tuple[int, ...]):
         """An infer request of the model compiled for input ``shape``."""

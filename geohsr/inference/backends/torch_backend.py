@@ -36,8 +36,16 @@ class TorchBackend:
         if self.device.type == "cuda" and cuda_graphs:
             self.graphs = CudaGraphs(model, self.device, self._precision_context)
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
-        """``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)`` float32, C-contiguous."""
+    def forward(self, batch: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``(N, 3, h, w)`` float32 -> ``(N, 31, h, w)`` float32, C-contiguous (copied into
+        ``out`` when given)."""
+        result = self._forward(batch)
+        if out is None:
+            return result
+        np.copyto(out, result)
+        return out
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
         if self.graphs is not None:
             y = self.graphs.run(x)
