@@ -11,6 +11,7 @@ shared). The default settings (``--backend auto --precision auto``) are marked.
 
     python benchmarks/scene_throughput.py [--size 2048] [--weights mxr_unet18_rpr_cave]
     python benchmarks/scene_throughput.py --model mxr_unet18 --width 0.125   # random model
+    python benchmarks/scene_throughput.py --dtype uint16 --only openvino:int8  # quicker
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def measure(args, scene: Path, out: Path, predictor) -> dict:
             predictor=predictor,
             overwrite=True,
             progress=False,
-            options=ReconstructOptions(tile=args.tile, overlap=args.overlap, sidecars=False),
+            options=ReconstructOptions(
+                tile=args.tile, overlap=args.overlap, dtype=args.dtype, sidecars=False
+            ),
         )
         pipeline.append(time.perf_counter() - started)
         shutil.rmtree(out, ignore_errors=True)
@@ -85,6 +88,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "uint16"])
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated backend:precision to run (torch:fp32 is always run: the baseline)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/geohsr-bench"))
     args = parser.parse_args()
 
@@ -93,11 +102,15 @@ def main() -> None:
     out = args.workdir / f"throughput_{args.size}.zarr"
     scene_mp = args.size * args.size / 1e6
     configs, skipped = backend_configs("cpu")
+    if args.only:
+        wanted = {tuple(item.split(":")) for item in args.only.split(",")} | {("torch", "fp32")}
+        configs = [config for config in configs if config in wanted]
     default = auto_config("cpu")
     what = f"{args.model} width {args.width:g} (random)" if args.model else args.weights
     print(
         f"{what}, {args.size} x {args.size} scene, tile {args.tile}, overlap {args.overlap}, "
-        f"batch {args.batch_size}, CPU; default settings resolve to {default[0]} {default[1]}"
+        f"batch {args.batch_size}, {args.dtype} Zarr, CPU; default settings resolve to "
+        f"{default[0]} {default[1]}"
     )
     results = {}
     for backend, precision in configs:
