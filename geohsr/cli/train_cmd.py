@@ -161,6 +161,15 @@ def _resumed_config(saved, options: dict, session: dict):
     "grow the input channel with zero weights [none for a new model; --init keeps its own].",
 )
 @click.option(
+    "--contrast-input",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Residual models: also show the network each pixel's brightness relative to its "
+    "N x N neighbourhood (N odd, e.g. 7; log ratio, so exposure-equivariant); --init weights "
+    "without one grow the input channel with zero weights [none for a new model; --init keeps "
+    "its own].",
+)
+@click.option(
     "--loss",
     type=click.Choice(["perceptual", "mrae", "mse", "l1"]),
     default="perceptual",

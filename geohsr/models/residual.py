@@ -30,6 +30,13 @@ the network cannot tell them apart (with the shipped weights of 2026-11 it made 
 32 / 255 worse than the base: MRAE 0.130 against 0.112 on clean held-out CAVE). ``L`` is
 constant at and above ``level_input``, so exposure equivariance holds for pixels that bright.
 
+Optionally (``contrast_input`` = k > 0, odd) the U-Net also sees each pixel's brightness
+relative to its k x k neighbourhood, ``C = clamp(log(I / mean_k(I)), -2, 2)`` (0 under the
+chroma floor): luminance structure without absolute level, so exposure equivariance holds.
+Chromaticity alone hides the luminance edges that JPEG's half-resolution chroma and
+demosaicking blur colour across. ``C`` is not per pixel, so it is computed on the
+reflect-padded RGB the network runs on, in torch as in the exported core.
+
 With a known camera, each unclipped pixel's spectrum is then projected onto the
 non-negative spectra that render exactly to its RGB (:mod:`geohsr.spectral.metamer`); in eval
 mode the output is always >= 0 (no negative reflectance). For integer input the model can be
@@ -55,11 +62,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from geohsr.models import mxresnet
 from geohsr.models.baselines import root_polynomial_exponents, root_polynomial_features
 from geohsr.models.registry import register_model
-from geohsr.models.unet import SpectralUnet
+from geohsr.models.unet import STRIDE, SpectralUnet, pad_to_multiple
 from geohsr.spectral import N_BANDS
 from geohsr.spectral.metamer import (
     SATURATION_LEVEL,
@@ -75,6 +83,11 @@ LEVEL_MEAN = 0.5
 LEVEL_STD = 0.3
 #: 8-bit levels per unit intensity: the scale of the level input
 LEVEL_UNITS = 255.0
+#: the contrast input C = log(I / local mean) is clipped to +-CONTRAST_CLIP (e ** 2 = 7.4x)
+CONTRAST_CLIP = 2.0
+#: normalisation of the contrast input (see the module docstring)
+CONTRAST_MEAN = 0.0
+CONTRAST_STD = 0.5
 #: intensities below this count as black (output 0)
 MIN_INTENSITY = 1e-12
 #: chroma floor of new models: under it are black and the 8-bit pixels whose channels add up
@@ -127,6 +140,7 @@ class ResidualSpectralModel(nn.Module):
         level_input: float = 0.0,
         quantization_cell: bool = False,
         render_sigma: tuple[float, float] | None = None,
+        contrast_input: int = 0,
     ) -> None:
         super().__init__()
         exponents = root_polynomial_exponents(base_degree)
@@ -137,6 +151,8 @@ class ResidualSpectralModel(nn.Module):
         self.chroma_floor = float(chroma_floor)
         #: intensity at and above which the level input reads 1; 0: no level input
         self.level_input = float(level_input)
+        #: side (pixels, odd) of the neighbourhood of the contrast input; 0: none
+        self.contrast_input = _checked_contrast(contrast_input)
         #: whether the weights were trained to place their rendering in the input's
         #: quantisation cell (see :meth:`set_input_step`); recorded in the registry config
         self.quantization_cell = bool(quantization_cell)
@@ -338,14 +354,32 @@ class ResidualSpectralModel(nn.Module):
             torch.matmul(weight.transpose(1, 2), feats, out=out.view(batch, -1, height * width))
             return out
 
+    def contrast_map(self, intensity: torch.Tensor) -> torch.Tensor:
+        """Contrast input ``C`` ``(B, 1, H, W)`` of mean intensities ``(B, 1, H, W)``: the log
+        ratio of each pixel to the mean of its ``contrast_input``-sided neighbourhood (the
+        part inside the image), clipped to +-:data:`CONTRAST_CLIP`, 0 under the chroma floor."""
+        side = self.contrast_input
+        local = F.avg_pool2d(intensity, side, stride=1, padding=side // 2, count_include_pad=False)
+        ratio = intensity.clamp_min(MIN_INTENSITY) / local.clamp_min(MIN_INTENSITY)
+        contrast = torch.log(ratio).clamp(-CONTRAST_CLIP, CONTRAST_CLIP)
+        floor = max(self.chroma_floor, MIN_INTENSITY)
+        return torch.where(intensity > floor, contrast, torch.zeros_like(contrast))
+
     def _residual_term(self, rgb: torch.Tensor, padded: bool) -> torch.Tensor:
         """``gamma * I * U(rgb / I)`` ``(B, 31, H, W)``."""
+        if self.contrast_input > 0 and not padded:  # C is not per pixel: pad the RGB first
+            height, width = rgb.shape[-2:]
+            rgb, (top, left) = pad_to_multiple(rgb, STRIDE)
+            term = self._residual_term(rgb, padded=True)
+            return term[..., top : top + height, left : left + width]
         intensity = rgb.mean(dim=1, keepdim=True)  # (B, 1, H, W)
         chroma = rgb / intensity.clamp_min(MIN_INTENSITY)  # (B, 3, H, W), scale-free
         if self.chroma_floor > 0:  # a constant: traces to one graph
             chroma = torch.where(intensity > self.chroma_floor, chroma, torch.ones_like(chroma))
         if self.level_input > 0:  # a constant, too
             chroma = torch.cat([chroma, self.level_map(intensity)], dim=1)  # (B, 4, H, W)
+        if self.contrast_input > 0:  # a constant, too
+            chroma = torch.cat([chroma, self.contrast_map(intensity)], dim=1)
         net = self.net.forward_padded if padded else self.net
         residual = net(chroma).float()  # (B, 31, H, W)
         return self.residual_scale * intensity * residual
@@ -437,6 +471,13 @@ def uses_quantization_cell(config: Mapping[str, Any]) -> bool:
     return bool(config.get("quantization_cell") or config.get("render_sigma"))
 
 
+def _checked_contrast(side) -> int:
+    side = int(side)
+    if side < 0 or (side > 0 and side % 2 == 0):
+        raise ValueError(f"contrast_input must be 0 or an odd number of pixels, got {side}")
+    return side
+
+
 def _checked_sigma(values) -> tuple[float, float]:
     a, b = (float(v) for v in values)
     if not (np.isfinite(a) and np.isfinite(b)) or a < 0 or b < 0 or a + b == 0:
@@ -455,14 +496,17 @@ def _residual_factory(
     level_input: float,
     quantization_cell: bool,
     render_sigma: tuple[float, float] | None,
+    contrast_input: int,
 ) -> ResidualSpectralModel:
-    levels = level_input > 0
+    levels, contrast = level_input > 0, contrast_input > 0
     net = SpectralUnet(
-        encoder_fn(width=width, in_channels=4 if levels else 3),
+        encoder_fn(width=width, in_channels=3 + levels + contrast),
         self_attention=self_attention,
         blur=blur,
-        mean=CHROMA_MEAN + ((LEVEL_MEAN,) if levels else ()),
-        std=CHROMA_STD + ((LEVEL_STD,) if levels else ()),
+        mean=CHROMA_MEAN
+        + ((LEVEL_MEAN,) if levels else ())
+        + ((CONTRAST_MEAN,) if contrast else ()),
+        std=CHROMA_STD + ((LEVEL_STD,) if levels else ()) + ((CONTRAST_STD,) if contrast else ()),
     )
     return ResidualSpectralModel(
         net,
@@ -472,6 +516,7 @@ def _residual_factory(
         level_input=level_input,
         quantization_cell=quantization_cell,
         render_sigma=render_sigma,
+        contrast_input=contrast_input,
     )
 
 
@@ -487,6 +532,7 @@ def mxr_unet18_rpr(
     level_input: float = 0.0,
     quantization_cell: bool = False,
     render_sigma: tuple[float, float] | None = None,
+    contrast_input: int = 0,
 ) -> ResidualSpectralModel:
     """MXR-U-Net-18 residual on a root-polynomial base (exposure-equivariant, camera-aware)."""
     return _residual_factory(
@@ -500,6 +546,7 @@ def mxr_unet18_rpr(
         level_input,
         quantization_cell,
         render_sigma,
+        contrast_input,
     )
 
 
@@ -515,6 +562,7 @@ def mxr_unet34_rpr(
     level_input: float = 0.0,
     quantization_cell: bool = False,
     render_sigma: tuple[float, float] | None = None,
+    contrast_input: int = 0,
 ) -> ResidualSpectralModel:
     """MXR-U-Net-34 residual on a root-polynomial base (exposure-equivariant, camera-aware)."""
     return _residual_factory(
@@ -528,4 +576,5 @@ def mxr_unet34_rpr(
         level_input,
         quantization_cell,
         render_sigma,
+        contrast_input,
     )

@@ -47,6 +47,9 @@ class TrainConfig:
     #: level input of residual models (intensity where it saturates; None: the --init
     #: weights' own, or none for a new model; see geohsr.models.residual)
     level_input: float | None = None
+    #: contrast input of residual models (odd neighbourhood side in pixels; None: the --init
+    #: weights' own, or none for a new model; see geohsr.models.residual)
+    contrast_input: int | None = None
     # loss
     loss: str = "perceptual"
     pixel_weight: float = 100.0

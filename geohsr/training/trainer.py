@@ -127,16 +127,20 @@ def build_degradation(config: TrainConfig) -> RealWorldDegradation | None:
 def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
     """New model from the registry, or the ``init`` weights (with their metadata), with the
     configured chroma floor (residual models; see :mod:`geohsr.models.residual`)."""
-    levels = config.level_input
+    levels, contrast = config.level_input, config.contrast_input
     if config.init:
         model, meta = load_weights(config.init)
         floor = config.chroma_floor
         if levels is not None and isinstance(model, ResidualSpectralModel):
             model = with_level_input(model, levels)
+        if contrast is not None and isinstance(model, ResidualSpectralModel):
+            model = with_contrast_input(model, contrast)
     else:
         model, meta = create_model(config.model, width=config.width), None
-        if levels is not None and isinstance(model, ResidualSpectralModel):
-            model = create_model(config.model, width=config.width, level_input=levels)
+        if isinstance(model, ResidualSpectralModel) and (levels or contrast):
+            extra = {"level_input": levels, "contrast_input": contrast}
+            extra = {key: value for key, value in extra.items() if value}  # recorded config
+            model = create_model(config.model, width=config.width, **extra)
         floor = RECOMMENDED_CHROMA_FLOOR if config.chroma_floor is None else config.chroma_floor
     residual = isinstance(model, ResidualSpectralModel)
     if residual and floor is not None:
@@ -145,6 +149,8 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
         raise TrainingError(f"--chroma-floor applies to the *_rpr models, not {config.model}")
     if levels is not None and not residual:
         raise TrainingError(f"--level-input applies to the *_rpr models, not {config.model}")
+    if contrast is not None and not residual:
+        raise TrainingError(f"--contrast-input applies to the *_rpr models, not {config.model}")
     if config.quantize_cell and not residual:
         raise TrainingError(f"--quantize-cell applies to the *_rpr models, not {config.model}")
     if residual and (config.quantize_cell or model.quantization_cell):
@@ -164,7 +170,31 @@ def with_level_input(model: ResidualSpectralModel, level_input: float) -> Residu
         return model
     if level_input == 0:
         raise TrainingError("--level-input 0: these weights need their level input")
-    config = {**model.geohsr_config, "level_input": level_input}
+    if model.contrast_input > 0:  # the new channel would take the contrast input's place
+        raise TrainingError("a level input cannot be added to weights with a contrast input")
+    return _grown(model, level_input=level_input)
+
+
+def with_contrast_input(model: ResidualSpectralModel, side: int) -> ResidualSpectralModel:
+    """``model`` with the contrast input over ``side``-pixel neighbourhoods (odd; 0: none).
+    Weights trained without one grow a last input channel with zero weights, so training
+    starts from exactly what they compute."""
+    if model.contrast_input == side:
+        return model
+    if model.contrast_input > 0:
+        raise TrainingError(
+            f"these weights have a contrast input over {model.contrast_input} pixels; "
+            f"--contrast-input {side} would change what it means"
+        )
+    if side % 2 == 0:
+        raise TrainingError(f"--contrast-input must be an odd number of pixels, got {side}")
+    return _grown(model, contrast_input=side)
+
+
+def _grown(model: ResidualSpectralModel, **inputs) -> ResidualSpectralModel:
+    """``model`` rebuilt with more input channels (``inputs``: registry config values), the
+    trained tensors in the leading slices and zero weights on the new channels."""
+    config = {**model.geohsr_config, **inputs}
     grown = create_model(model.geohsr_name, **config)
     load_grown_state(grown, model.state_dict())
     grown.geohsr_weights = getattr(model, "geohsr_weights", None)
