@@ -255,6 +255,20 @@ def test_a_block_of_several_calls_equals_its_calls_one_by_one(backend, camera, n
     assert together.flags["C_CONTIGUOUS"] and np.isfinite(together).all()
 
 
+@pytest.mark.parametrize("backend", ["torch", pytest.param("openvino", marks=needs_openvino)])
+def test_forward_fills_an_out_array_of_any_layout(backend):
+    predictor = Predictor(trained_looking("mxr_unet18_rpr"), device="cpu", backend=backend)
+    x = np.random.default_rng(6).random((2, 3, 40, 40), dtype=np.float32)
+    expected = predictor.backend.forward(x)
+    for out in (
+        np.empty((2, 31, 40, 40), np.float32),
+        np.empty((2, 40, 40, 31), np.float32).transpose(0, 3, 1, 2),  # not C-contiguous
+        np.empty((2, 31, 40, 40), np.float64),
+    ):
+        assert predictor.backend.forward(x, out=out) is out
+        np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
 def test_in_place_finish_without_a_camera_equals_the_projection():
     model = Predictor(trained_looking("mxr_unet18_rpr"), device="cpu", backend="torch").model
     x = torch.rand(2, 3, 32, 32)

@@ -97,9 +97,14 @@ class OpenVINOBackend:
         # a view of that buffer, read by finish before the next infer reuses it (copying the
         # crop first cost 0.1 s of a 2048² scene)
         spectra = torch.from_numpy(buffer[..., top : top + height, left : left + width])
-        target = None if out is None else torch.from_numpy(out)
+        direct = out is not None and out.dtype == np.float32 and out.flags.c_contiguous
         with torch.inference_mode():
-            return np.ascontiguousarray(finish(self.model, spectra, rgb, out=target).numpy())
+            result = finish(self.model, spectra, rgb, out=torch.from_numpy(out) if direct else None)
+        if out is None:
+            return np.ascontiguousarray(result.numpy())
+        if not direct:  # another layout or type: computed aside, copied in
+            np.copyto(out, result.numpy())
+        return out
 
     def _request(self, shape: tuple[int, ...]):
         """An infer request of the model compiled for input ``shape``."""
