@@ -116,5 +116,11 @@ def test_contrast_input_settings_are_checked(tmp_path):
         with_level_input(model, 32 / 255)
     with pytest.raises(TrainingError, match="applies to the \\*_rpr models"):
         build_model(config(tmp_path, model="mxr_unet18", contrast_input=SIDE))
+    for trained in (None, tiny_residual_model()):  # a new model, or grown from weights
+        with pytest.raises(TrainingError, match="odd number of pixels, got 6"):
+            if trained is None:
+                build_model(config(tmp_path, model="mxr_unet18_rpr", contrast_input=6))
+            else:
+                with_contrast_input(trained, 6)
     fresh, _ = build_model(config(tmp_path, model="mxr_unet18_rpr", contrast_input=SIDE))
     assert fresh.contrast_input == SIDE and "level_input" not in fresh.geohsr_config

@@ -140,7 +140,7 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
         if isinstance(model, ResidualSpectralModel) and (levels or contrast):
             extra = {"level_input": levels, "contrast_input": contrast}
             extra = {key: value for key, value in extra.items() if value}  # recorded config
-            model = create_model(config.model, width=config.width, **extra)
+            model = _create(config.model, width=config.width, **extra)
         floor = RECOMMENDED_CHROMA_FLOOR if config.chroma_floor is None else config.chroma_floor
     residual = isinstance(model, ResidualSpectralModel)
     if residual and floor is not None:
@@ -186,16 +186,23 @@ def with_contrast_input(model: ResidualSpectralModel, side: int) -> ResidualSpec
             f"these weights have a contrast input over {model.contrast_input} pixels; "
             f"--contrast-input {side} would change what it means"
         )
-    if side % 2 == 0:
-        raise TrainingError(f"--contrast-input must be an odd number of pixels, got {side}")
     return _grown(model, contrast_input=side)
+
+
+def _create(name: str, **config) -> nn.Module:
+    """Registry model ``name`` with ``config``; a value the model refuses (e.g. an even
+    contrast input) is a :class:`TrainingError` naming it."""
+    try:
+        return create_model(name, **config)
+    except ValueError as err:
+        raise TrainingError(f"{name}: {err}") from err
 
 
 def _grown(model: ResidualSpectralModel, **inputs) -> ResidualSpectralModel:
     """``model`` rebuilt with more input channels (``inputs``: registry config values), the
     trained tensors in the leading slices and zero weights on the new channels."""
     config = {**model.geohsr_config, **inputs}
-    grown = create_model(model.geohsr_name, **config)
+    grown = _create(model.geohsr_name, **config)
     load_grown_state(grown, model.state_dict())
     grown.geohsr_weights = getattr(model, "geohsr_weights", None)
     return grown.train(model.training)
