@@ -80,7 +80,7 @@ def main() -> None:
             for label, model in scoring.items():
                 pred = predict_with_camera(model, rgb, css, input_step=INPUT_STEP)  # 8-bit
                 sums[label] = sums[label] + relative_errors_by_level(
-                    pred, target, rgb, image.bands, condition.exposure
+                    pred, target, rgb, image.bands, condition.exposure, valid=image.valid
                 )
         counts = next(iter(sums.values()))[:, 1]
         print(f"\n{condition.label}: MRAE per input brightness (8-bit levels of mean intensity)")

@@ -104,6 +104,31 @@ def test_airborne_cubes_are_resampled_and_scored_where_the_sensor_measures(tmp_p
     assert image.cube.shape == (31, 4, 5) and image.cube.min() >= 0
     assert image.bands.tolist() == [False] * 3 + [True] * 28  # 430-700 nm
     np.testing.assert_allclose(image.cube[:3, 1, 1], image.cube[0, 1, 1], rtol=1e-3)  # edge held
+    assert image.valid.all()  # one slightly negative value is a surface, not fill
+
+
+def test_airborne_fill_and_nodata_pixels_are_not_scored(tmp_path):
+    wavelengths = np.arange(400.0, 720.0, 10.0)
+    values = np.full((len(wavelengths), 4, 5), 0.2, np.float32)
+    values[:, 3, 3:] = np.linspace(-0.1, 0.02, len(wavelengths))[:, None]  # swath fill wedge
+    values[:, 0, 0] = -9999.0  # the file's nodata value
+    path = tmp_path / "air.tif"
+    profile = dict(driver="GTiff", width=5, height=4, count=len(wavelengths), dtype="float32")
+    with rasterio.open(path, "w", nodata=-9999.0, **profile) as dst:
+        dst.write(values)
+        for band, wl in enumerate(wavelengths, start=1):
+            dst.update_tags(band, wavelength=str(wl), wavelength_units="nm")
+    (image,) = airborne_test_images(tmp_path)
+    expected = np.ones((4, 5), bool)
+    expected[3, 3:] = expected[0, 0] = False
+    np.testing.assert_array_equal(image.valid, expected)
+    pred = image.cube.copy()
+    pred[:, ~expected] = 5.0  # wrong only where nothing is measured
+    assert image_metrics(pred, image.cube, image.bands, valid=image.valid)["mrae"] == 0.0
+    assert image_metrics(pred, image.cube, image.bands)["mrae"] > 0.0
+    rgb = np.full((3, 4, 5), 0.5, np.float32)
+    sums = relative_errors_by_level(pred, image.cube, rgb, image.bands, valid=image.valid)
+    assert sums[:, 0].sum() == 0.0 and sums[:, 1].sum() == 31 * expected.sum()
 
 
 def test_camera_references_are_fitted_for_the_camera():

@@ -61,11 +61,13 @@ INPUT_STEP = quantization_step(8)
 
 @dataclass(frozen=True)
 class TestImage:
-    """A held-out cube ``(31, H, W)`` reflectance and the bands to score ``(31,)`` bool."""
+    """A held-out cube ``(31, H, W)`` reflectance, the bands to score ``(31,)`` bool and the
+    pixels to score ``valid`` ``(H, W)`` bool (None: all; pixels without data are left out)."""
 
     name: str
     cube: np.ndarray
     bands: np.ndarray
+    valid: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -154,16 +156,27 @@ def cave_test_images(scenes: Sequence[Scene], cache: SceneCache | None = None) -
 def airborne_test_images(folder: str | Path) -> list[TestImage]:
     """The airborne cubes of ``folder`` (``*.tif`` with band wavelengths), resampled to
     400-700 nm / 10 nm, negative values clipped to 0; bands outside a sensor's range are
-    held at its edge value for rendering and not scored."""
+    held at its edge value for rendering and not scored. Pixels without data are rendered
+    (a user's image holds them too) but not scored: see :func:`surface_pixels`."""
     images = []
     for path in sorted(Path(folder).glob("*.tif")):
         with rasterio.open(path) as src:
             wavelengths = raster_wavelengths(src)
             values = src.read().astype(np.float32)
+            valid = (src.dataset_mask() > 0) & surface_pixels(values)
         matrix = resampling_matrix(wavelengths, hold_edges=True)
         cube = np.einsum("ob,bhw->ohw", matrix, np.clip(values, 0, None)).astype(np.float32)
-        images.append(TestImage(path.stem, cube, covered_bands(wavelengths)))
+        images.append(TestImage(path.stem, cube, covered_bands(wavelengths), valid))
     return images
+
+
+def surface_pixels(values: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: pixels of a reflectance cube ``(bands, H, W)`` that hold a surface
+    spectrum, i.e. whose mean over all sensor channels is above 0. No surface has a negative
+    mean reflectance; fill outside a sensor's swath can (the MUUFL Gulfport crop of
+    ``../shared/data/airborne`` has a 604-pixel corner wedge holding one repeated spectrum,
+    negative from 368 to 590 nm, and no nodata value set)."""
+    return values.mean(axis=0) > 0
 
 
 def render_condition(
@@ -177,13 +190,17 @@ def render_condition(
 
 
 def image_metrics(
-    pred: np.ndarray, target: np.ndarray, bands: np.ndarray, exposure: float = 1.0
+    pred: np.ndarray,
+    target: np.ndarray,
+    bands: np.ndarray,
+    exposure: float = 1.0,
+    valid: np.ndarray | None = None,
 ) -> dict[str, float]:
     """MRAE (targets >= 0.01 x exposure), RMSE, PSNR and SAM (pixels with mean target >=
-    0.01 x exposure) over the scored ``bands``; errors in reflectance units (divided by the
-    exposure)."""
-    p = pred[bands].astype(np.float64) / exposure
-    t = target[bands].astype(np.float64) / exposure
+    0.01 x exposure) over the scored ``bands`` and the ``valid`` pixels ``(H, W)`` (None:
+    all); errors in reflectance units (divided by the exposure)."""
+    p = _scored(pred, bands, valid) / exposure
+    t = _scored(target, bands, valid) / exposure
     pixels = t.mean(axis=0) >= BRIGHT_FLOOR  # SAM only where the spectrum is not dark
     pp, tt = p[:, pixels], t[:, pixels]
     cosine = (pp * tt).sum(0) / np.maximum(
@@ -195,6 +212,13 @@ def image_metrics(
         "psnr": psnr(p, t),
         "sam": float(np.degrees(np.arccos(np.clip(cosine, -1, 1))).mean()),
     }
+
+
+def _scored(cube: np.ndarray, bands: Any, valid: np.ndarray | None) -> np.ndarray:
+    """``(bands, N)`` float64: the ``bands`` of ``cube`` ``(C, H, W)`` at the ``valid``
+    pixels (None: every pixel, row-major)."""
+    picked = cube[np.asarray(bands)].astype(np.float64)
+    return picked.reshape(picked.shape[0], -1) if valid is None else picked[:, valid]
 
 
 #: input-brightness bins of :func:`relative_errors_by_level`: the pixel's mean intensity in
@@ -209,15 +233,18 @@ def relative_errors_by_level(
     bands: np.ndarray,
     exposure: float = 1.0,
     edges: Sequence[float] = LEVEL_EDGES,
+    valid: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(len(edges) - 1, 2)``: per bin of the input's mean intensity (8-bit levels, bins
     ``[edges[i], edges[i + 1])``), the sum of ``|pred - target| / target`` over the scored
-    values (bands ``bands``, target >= 0.01 x exposure, as :func:`image_metrics`) and their
-    count; summed over images and divided, the MRAE of that brightness."""
+    values (bands ``bands``, ``valid`` pixels, target >= 0.01 x exposure, as
+    :func:`image_metrics`) and their count; summed over images and divided, the MRAE of that
+    brightness."""
     levels = rgb.mean(axis=0) * 255.0  # (H, W)
-    which = np.digitize(levels, np.asarray(edges[1:-1]))  # (H, W) bin index
-    p = pred[bands].astype(np.float64) / exposure
-    t = target[bands].astype(np.float64) / exposure
+    levels = levels.ravel() if valid is None else levels[valid]  # (N,)
+    which = np.digitize(levels, np.asarray(edges[1:-1]))  # (N,) bin index
+    p = _scored(pred, bands, valid) / exposure
+    t = _scored(target, bands, valid) / exposure
     scored = t >= BRIGHT_FLOOR
     relative = np.where(scored, np.abs(p - t) / np.where(scored, t, 1.0), 0.0).sum(axis=0)
     count = scored.sum(axis=0)
@@ -317,9 +344,13 @@ def run_accuracy(
                 pred = predict_with_camera(model, rgb, told, device, input_step)
                 row = {
                     "name": image.name,
-                    **image_metrics(pred, target, image.bands, condition.exposure),
+                    **image_metrics(
+                        pred, target, image.bands, condition.exposure, image.valid
+                    ),
                 }
                 usable = (rgb < SATURATION_LEVEL).all(axis=0)
+                if image.valid is not None:
+                    usable &= image.valid
                 row["rerender"] = (
                     float(rerender_error(pred, rgb, css)[usable].max()) if usable.any() else 0.0
                 )
