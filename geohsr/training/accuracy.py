@@ -344,9 +344,7 @@ def run_accuracy(
                 pred = predict_with_camera(model, rgb, told, device, input_step)
                 row = {
                     "name": image.name,
-                    **image_metrics(
-                        pred, target, image.bands, condition.exposure, image.valid
-                    ),
+                    **image_metrics(pred, target, image.bands, condition.exposure, image.valid),
                 }
                 usable = (rgb < SATURATION_LEVEL).all(axis=0)
                 if image.valid is not None:
