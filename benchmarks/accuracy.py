@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from geohsr.exceptions import GeoHSRError
 from geohsr.models.inference_prep import prepare_for_inference
 from geohsr.models.weights import file_sha256, list_shipped_weights, load_weights, read_metadata
 from geohsr.shared_data import shared_data_dir
@@ -40,6 +41,7 @@ from geohsr.training.accuracy import (
     format_improvement_table,
     format_metrics_table,
     mrae_reductions,
+    reference_data_specs,
     run_accuracy,
     standard_conditions,
     training_pixels,
@@ -71,6 +73,13 @@ def parse_args() -> argparse.Namespace:
         "--exact-projection",
         action="store_true",
         help="project onto the exact 8-bit RGB (as for float input), not its quantisation cell",
+    )
+    parser.add_argument(
+        "--reference-data",
+        action="append",
+        default=None,
+        help="data spec the RPR references are fitted on (repeatable); default: --data plus "
+        "the synthetic-aerial scenes the first network was trained on (its training data)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
@@ -188,6 +197,7 @@ def main() -> None:
             "weights": Path(model.geohsr_weights).name,
             "sha256": file_sha256(model.geohsr_weights),
             "train_scenes": meta.get("train_scenes", []),
+            "training_data": meta.get("training_data", []),
             "cameras": [c["name"] for c in (meta.get("camera") or {}).get("cameras", [])],
         }
     precisions = [p for p in args.precisions.split(",") if p]
@@ -210,10 +220,22 @@ def main() -> None:
     scenes = load_data_specs([args.data])
     test_scenes = [s for s in scenes if s.name in wanted]
     first = next(iter(infos.values()))
+    # the references are fitted on the first network's training data (its synthetic aerial
+    # scenes too: they are seeded), minus its validation scenes
+    reference_specs = args.reference_data or reference_data_specs(args.data, first["training_data"])
+    try:
+        reference_scenes = load_data_specs(reference_specs)
+    except GeoHSRError as err:
+        sys.exit(f"--reference-data {reference_specs}: {err}")
     train_names = {n.removesuffix("[train]") for n in first["train_scenes"]}
-    train_scenes = [s for s in scenes if s.name in train_names] or [
-        s for s in scenes if s.name not in wanted
+    train_scenes = [s for s in reference_scenes if s.name in train_names] or [
+        s for s in reference_scenes if s.name not in wanted
     ]
+    cave_names = {s.name for s in scenes}
+    cave_train = [s for s in train_scenes if s.name in cave_names]
+    fit_sets = {"": training_pixels(train_scenes)}
+    if len(cave_train) < len(train_scenes):  # also fitted on the CAVE scenes alone
+        fit_sets["cave"] = training_pixels(cave_train)
     for label, info in infos.items():
         if leaked := sorted({s.name for s in test_scenes} & set(info["train_scenes"])):
             print(f"WARNING: {label} was trained on test scenes {leaked}", file=sys.stderr)
@@ -230,7 +252,7 @@ def main() -> None:
         models,
         test_sets,
         standard_conditions(held_out, args.jpeg_quality),
-        train_spectra=training_pixels(train_scenes),
+        train_spectra=fit_sets,
         train_cameras=train_cameras,
         seed=args.seed,
         device=args.device,
@@ -243,6 +265,7 @@ def main() -> None:
     )
     report["models"] = infos
     report["train_scenes"] = [s.name for s in train_scenes]
+    report["reference_data"] = {"": reference_specs, "cave": [args.data]}
     report["reductions"] = mrae_reductions(report, list(models))
     print(format_metrics_table(report))
     print()

@@ -23,6 +23,7 @@ from geohsr.training.accuracy import (
     format_metrics_table,
     image_metrics,
     mrae_reductions,
+    reference_data_specs,
     relative_errors_by_level,
     run_accuracy,
     standard_conditions,
@@ -139,6 +140,15 @@ def test_camera_references_are_fitted_for_the_camera():
     assert not np.allclose(generic.head.weight.detach(), own.head.weight.detach())
 
 
+def test_references_are_fitted_on_the_synthetic_aerial_scenes_a_network_saw():
+    trained = ["cave:cave", "synthetic-aerial:100", "tiles:/data/pairs"]
+    assert reference_data_specs("cave:/here/cave", trained) == [
+        "cave:/here/cave",
+        "synthetic-aerial:100",
+    ]
+    assert reference_data_specs("cave:/here/cave", []) == ["cave:/here/cave"]
+
+
 def test_run_accuracy_scores_networks_and_references_on_identical_images():
     images = {
         "cave": [
@@ -171,6 +181,25 @@ def test_run_accuracy_scores_networks_and_references_on_identical_images():
     assert [img["name"] for img in a["clean"]["images"]] == ["s1", "s2"]
     assert model.camera_known.item() is False  # the camera is reset after scoring
     json.dumps(report)  # JSON-ready
+
+
+def test_references_fitted_on_each_named_pixel_set_compete_for_best():
+    images = {"cave": [TestImage("s1", smooth_cube(24, 24, seed=5), np.ones(31, bool))]}
+    matching = smooth_cube(20, 20, seed=5).reshape(31, -1).T  # the test scene's own spectra
+    unrelated = np.abs(np.random.default_rng(0).normal(0.3, 0.2, (400, 31))).astype(np.float32)
+    report = run_accuracy(
+        {"net": tiny_residual_model(residual_scale=0.05)},
+        images,
+        [Condition("clean", "clean", "cie1964", True)],
+        train_spectra={"": unrelated, "own": matching},
+        train_cameras=[cie1964()],
+    )
+    assert report["references"] == ["rpr2", "rpr3", "rpr2:own", "rpr3:own"]
+    mrae = {ref: report["results"][ref]["clean"]["mean"]["mrae"] for ref in report["references"]}
+    assert mrae["rpr2:own"] < mrae["rpr2"]  # fitted on matching spectra: a stronger reference
+    (row,) = mrae_reductions(report, ["net"])
+    assert row["reference"] == min(mrae, key=mrae.get)
+    assert "rpr2 / rpr3 / rpr2:own / rpr3:own" in format_metrics_table(report)
 
 
 def test_reductions_compare_with_the_best_rpr_per_condition():

@@ -51,6 +51,13 @@ HELD_OUT_CAMERAS = ("Nikon D5100", "SONY NEX-5N", "Olympus E-PL2")
 #: Degrees of the root-polynomial references; the best one per condition is the reference.
 REFERENCE_DEGREES = (2, 3)
 REFERENCE_LABELS = tuple(f"rpr{d}" for d in REFERENCE_DEGREES)
+
+
+def reference_label(degree: int, fit_set: str = "") -> str:
+    """``rpr{degree}``, suffixed ``:{fit_set}`` for references fitted on a named pixel set."""
+    return f"rpr{degree}" + (f":{fit_set}" if fit_set else "")
+
+
 #: The model should reach this relative MRAE reduction over the best reference.
 TARGET_REDUCTION = 0.25
 #: Training pixels per scene and camera used to fit the references (a regular subsample).
@@ -264,6 +271,14 @@ def fit_reference(
     return fit_pixel_regression(create_model(f"rpr{degree}"), rgb, targets).eval()
 
 
+def reference_data_specs(cave_spec: str, training_data: Sequence[str]) -> list[str]:
+    """Data specs to fit the RPR references on: ``cave_spec`` (the CAVE scenes here) plus
+    every ``synthetic-aerial:COUNT`` spec of a network's ``training_data`` metadata. Those
+    scenes are a pure function of their index, so the references see exactly the aerial
+    spectra the network was trained on; other specs name data of the training machine."""
+    return [cave_spec, *(s for s in training_data if s.startswith("synthetic-aerial:"))]
+
+
 def training_pixels(scenes: Sequence[Scene], cache: SceneCache | None = None) -> np.ndarray:
     """``(N, 31)`` spectra: every ``REFERENCE_PIXEL_STEP``-th pixel of each training scene."""
     cache = cache or SceneCache()
@@ -306,7 +321,7 @@ def run_accuracy(
     test_sets: Mapping[str, Sequence[TestImage]],
     conditions: Sequence[Condition],
     *,
-    train_spectra: np.ndarray,
+    train_spectra: np.ndarray | Mapping[str, np.ndarray],
     train_cameras: Sequence[CameraResponse],
     seed: int = 0,
     device: str = "cpu",
@@ -318,20 +333,31 @@ def run_accuracy(
     8-bit input's quantisation step ``input_step``, as ``geohsr reconstruct`` tells them
     for 8-bit files (0: exact metamer projection, as for float input).
 
-    Returns ``{"test_sets", "seed", "conditions", "results": {label: {condition key: {"mean",
-    "images", "seconds"}}}}``; the references are labelled ``rpr2`` / ``rpr3``. Image ``i``'s
-    degradation uses a generator seeded by ``(seed, i)``, identical for every model.
+    ``train_spectra`` ``(N, 31)`` are the pixels the references are fitted on; a mapping
+    ``{name: (N, 31)}`` fits a set of references on each (``""``: labels ``rpr2`` / ``rpr3``;
+    ``"cave"``: ``rpr2:cave`` / ``rpr3:cave``), and the best of all is the reference.
+
+    Returns ``{"test_sets", "seed", "conditions", "references", "results": {label: {condition
+    key: {"mean", "images", "seconds"}}}}``. Image ``i``'s degradation uses a generator seeded
+    by ``(seed, i)``, identical for every model.
     """
-    generic = [c.normalised for c in train_cameras]
-    references = {f"rpr{d}": fit_reference(d, train_spectra, generic) for d in REFERENCE_DEGREES}
+    fit_sets = train_spectra if isinstance(train_spectra, Mapping) else {"": train_spectra}
+
+    def fit_all(cameras: list[np.ndarray]) -> dict[str, nn.Module]:
+        return {
+            reference_label(degree, name): fit_reference(degree, spectra, cameras)
+            for name, spectra in fit_sets.items()
+            for degree in REFERENCE_DEGREES
+        }
+
+    references = fit_all([c.normalised for c in train_cameras])
     all_models = {**models, **references}
     results: dict[str, dict[str, Any]] = {label: {} for label in all_models}
     for condition in [c for c in conditions if c.domain in test_sets]:
         css = resolve_cameras([condition.camera])[0].normalised
         scoring = dict(all_models)
         if condition.camera_known:
-            for degree in REFERENCE_DEGREES:
-                scoring[f"rpr{degree}"] = fit_reference(degree, train_spectra, [css])
+            scoring.update(fit_all([css]))
         renders = [
             render_condition(image, css, condition, np.random.default_rng([seed, i]))
             for i, image in enumerate(test_sets[condition.domain])
@@ -370,6 +396,7 @@ def run_accuracy(
         "input_step": input_step,
         "train_cameras": [c.name for c in train_cameras],
         "conditions": [c.to_metadata() for c in conditions if c.domain in test_sets],
+        "references": list(references),
         "results": results,
     }
 
@@ -385,7 +412,10 @@ def mrae_reductions(report: Mapping[str, Any], networks: Sequence[str]) -> list[
             key = condition["key"]
             if key not in results[label]:
                 continue
-            best = min(REFERENCE_LABELS, key=lambda ref: results[ref][key]["mean"]["mrae"])
+            best = min(
+                report.get("references", REFERENCE_LABELS),
+                key=lambda ref: results[ref][key]["mean"]["mrae"],
+            )
             own, ref = results[label][key]["mean"], results[best][key]["mean"]
             rows.append(
                 {
@@ -423,9 +453,12 @@ def format_metrics_table(report: Mapping[str, Any]) -> str:
         f"Held-out test images ({sets}). Fixed gain: a white reflector reads 1 at exposure 1; "
         "8-bit RGB. MRAE over target values >= 0.01, SAM over pixels whose mean is >= 0.01 "
         "(both relative to the exposure); re-render max = largest |Cn p - rgb| over unclipped "
-        "pixels (1/255 = 0.0039). rpr2/rpr3: root-polynomial regression fitted on the same "
-        "training pixels, for the condition's camera when it is known, else over all "
-        f"{len(report['train_cameras'])} training cameras.",
+        "pixels (1/255 = 0.0039). "
+        f"{' / '.join(report.get('references', REFERENCE_LABELS))}: root-polynomial regression "
+        "of degree 2 / 3 fitted on the network's training pixels (a ':name' suffix: on that "
+        "subset alone), for the condition's camera when it is known, else over all "
+        f"{len(report['train_cameras'])} training cameras; the best one per condition is the "
+        "reference.",
     ]
     return "\n".join(lines)
 
