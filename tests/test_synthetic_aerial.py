@@ -8,6 +8,7 @@ from geohsr.training.datasets import load_data_specs
 from geohsr.training.datasets.synthetic_aerial import (
     SpectralLibrary,
     build_aerial_scene,
+    vary_spectrum,
     water_spectrum,
 )
 
@@ -37,6 +38,32 @@ def test_layout_paints_given_spectra_and_mixes_boundaries():
     # every spectrum is 0.4 x shading (or water): flat where not water
     flatness = cube.std(axis=0) / cube.mean(axis=0)
     assert np.median(flatness) < 1e-5
+
+
+def test_varied_scenes_vary_every_library_spectrum_smoothly():
+    flat = {
+        name: np.array([0]) for name in ("vegetation", "soil", "dry_vegetation", "roof", "pavement")
+    }
+    library = SpectralLibrary(np.full((1, 31), 0.4, np.float32), flat)
+    plain = build_aerial_scene(library, np.random.default_rng(0), 64)
+    varied = build_aerial_scene(library, np.random.default_rng(0), 64, np.random.default_rng(5))
+    again = build_aerial_scene(library, np.random.default_rng(0), 64, np.random.default_rng(5))
+    np.testing.assert_array_equal(varied, again)  # seeded
+    assert np.median(varied.std(axis=0) / varied.mean(axis=0)) > 0.01  # no longer flat
+    assert 0 <= varied.min() and varied.max() <= 1
+    # the same layout: the varied scene stays close to the plain one, pixel by pixel
+    assert np.median(np.abs(varied - plain) / plain) < 0.5
+    # a varied spectrum is the original times a smooth positive curve
+    curve = vary_spectrum(np.full(31, 0.4, np.float32), np.random.default_rng(3)) / 0.4
+    assert curve.min() > 0 and np.abs(np.diff(curve, 2)).max() < 0.05 * curve.max()
+
+
+def test_varied_kind_has_its_own_names_and_leaves_the_plain_scenes_alone():
+    (varied,) = load_data_specs(["synthetic-aerial-varied:1"])
+    (plain,) = load_data_specs(["synthetic-aerial:1"])
+    assert varied.name == "aerial_varied_0000" and varied.key != plain.key
+    cube = varied.loader().cube
+    assert cube.shape == (31, 256, 256) and not np.array_equal(cube, plain.loader().cube)
 
 
 def test_water_is_dark_and_absorbs_red():

@@ -273,10 +273,12 @@ def fit_reference(
 
 def reference_data_specs(cave_spec: str, training_data: Sequence[str]) -> list[str]:
     """Data specs to fit the RPR references on: ``cave_spec`` (the CAVE scenes here) plus
-    every ``synthetic-aerial:COUNT`` spec of a network's ``training_data`` metadata. Those
-    scenes are a pure function of their index, so the references see exactly the aerial
-    spectra the network was trained on; other specs name data of the training machine."""
-    return [cave_spec, *(s for s in training_data if s.startswith("synthetic-aerial:"))]
+    every ``synthetic-aerial:COUNT`` (or ``synthetic-aerial-varied:COUNT``) spec of a network's
+    ``training_data`` metadata. Those scenes are a pure function of their index, so the
+    references see exactly the aerial spectra the network was trained on; other specs name
+    data of the training machine."""
+    generated = ("synthetic-aerial:", "synthetic-aerial-varied:")
+    return [cave_spec, *(s for s in training_data if s.startswith(generated))]
 
 
 def training_pixels(scenes: Sequence[Scene], cache: SceneCache | None = None) -> np.ndarray:

@@ -67,10 +67,11 @@ def _data_lines(meta: Mapping[str, Any]) -> list[str]:
     for spec in meta.get("training_data", []):
         kind, _, path = str(spec).partition(":")
         source = DATA_CITATIONS.get(kind, f"`{kind}` data")
-        if kind == "synthetic-aerial":  # generated on the fly: the argument is a count
+        if kind in ("synthetic-aerial", "synthetic-aerial-varied"):  # the argument is a count
+            varied = ", with spectral variability" if kind.endswith("varied") else ""
             lines.append(
-                f"- {path} synthetic aerial scenes (`synthetic-aerial:{path}`), painted with "
-                "measured spectra of the earthlib spectral library (MIT), seeded."
+                f"- {path} synthetic aerial scenes (`{kind}:{path}`), painted with "
+                f"measured spectra of the earthlib spectral library (MIT){varied}, seeded."
             )
             continue
         lines.append(f"- {source}; read as `{kind}:` from `{Path(path).name}/`.")

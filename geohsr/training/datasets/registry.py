@@ -3,7 +3,8 @@
 Kinds: ``ntire2020`` / ``ntire2020-realworld`` (NTIRE 2020 clean / real-world layout),
 ``arad1k`` (NTIRE 2022), ``cubes`` or its alias ``cave`` (spectral cubes without RGB),
 ``tiles`` (user RGB + hyperspectral pairs), ``synthetic-aerial`` (``synthetic-aerial:COUNT``
-seeded aerial scenes painted with measured spectra).
+seeded aerial scenes painted with measured spectra) and ``synthetic-aerial-varied`` (the same
+with spectral variability).
 
 Split rules, in order: ``tiles`` scenes are split spatially (the last ``val_fraction`` of the
 rows validates, the rest trains); scenes named in ``val_names`` validate (names are file stems,
@@ -37,6 +38,7 @@ DATA_KINDS: dict[str, Callable[[str], list[Scene]]] = {
     "cave": lambda path: spectral_cube_scenes(path, kind="cave"),
     "tiles": user_tile_scenes,
     "synthetic-aerial": synthetic_aerial_scenes,
+    "synthetic-aerial-varied": lambda count: synthetic_aerial_scenes(count, varied=True),
 }
 SPATIAL_SPLIT_KINDS = ("tiles",)
 
