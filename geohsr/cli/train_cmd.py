@@ -14,7 +14,8 @@ DATA_HELP = (
     "KIND:PATH, repeatable to mix sources. Kinds: cave/cubes (spectral cubes, RGB simulated), "
     "ntire2020, ntire2020-realworld, arad1k (NTIRE layouts), tiles (RGB.tif,HYPER.tif or a "
     "folder of <name>_rgb.tif + <name>_hs.tif), synthetic-aerial:COUNT (seeded aerial scenes "
-    "painted with measured earthlib spectra)."
+    "painted with measured earthlib spectra), synthetic-aerial-varied:COUNT (the same with "
+    "spectral variability)."
 )
 CAMERA_HELP = (
     "Camera for simulated RGB, repeatable (one drawn per sample): cie1964, jiang28 (all 28), "
