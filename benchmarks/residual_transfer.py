@@ -99,7 +99,11 @@ def main() -> None:
     print("|---|---|" + "---:|" * len(labels))
     for condition in conditions:
         row = [f"{report['results'][k][condition.key]['mean']['mrae']:.4f}" for k in labels]
-        print(f"| {condition.domain} | {condition.label} | " + " | ".join(row) + " |")
+        print(
+            f"| {condition.domain} | {condition.label.removeprefix('airborne ')} | "
+            + " | ".join(row)
+            + " |"
+        )
 
 
 if __name__ == "__main__":
