@@ -16,8 +16,8 @@ clips and every pixel stays above the model's ``chroma_floor`` and ``level_input
 A pixel darker than the floor (mean intensity, in the input's units where white reads 1)
 shows the network a neutral grey chromaticity ``(1, 1, 1)`` instead of ``rgb / I``: an 8-bit
 pixel such as ``(0, 1, 0) / 255`` would otherwise read as a pure, saturated green, and such
-quantisation noise next to dark water or shadow disturbed the residual of its bright
-neighbours (``../shared/data/airborne``, MUUFL crop: MRAE 0.0585 -> 0.0484 with a floor of
+quantisation noise next to dark areas (water, shadow, a no-data fill) disturbed the residual
+of its bright neighbours (``../shared/data/airborne``, MUUFL crop, beside its no-data wedge: MRAE 0.0585 -> 0.0484 with a floor of
 0.5 / 255 added to weights trained without one). The dark pixel's own residual is scaled by
 its small ``I``. Weights trained without a floor record 0.
 
