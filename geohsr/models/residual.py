@@ -17,9 +17,10 @@ A pixel darker than the floor (mean intensity, in the input's units where white 
 shows the network a neutral grey chromaticity ``(1, 1, 1)`` instead of ``rgb / I``: an 8-bit
 pixel such as ``(0, 1, 0) / 255`` would otherwise read as a pure, saturated green, and such
 quantisation noise next to dark areas (water, shadow, a no-data fill) disturbed the residual
-of its bright neighbours (``../shared/data/airborne``, MUUFL crop, beside its no-data wedge: MRAE 0.0585 -> 0.0484 with a floor of
-0.5 / 255 added to weights trained without one). The dark pixel's own residual is scaled by
-its small ``I``. Weights trained without a floor record 0.
+of its bright neighbours (``../shared/data/airborne``, MUUFL crop, beside its no-data wedge:
+MRAE 0.0585 -> 0.0484 with a floor of 0.5 / 255 added to weights trained without one). The
+dark pixel's own residual is scaled by its small ``I``. Weights trained without a floor
+record 0.
 
 Optionally (``level_input`` > 0) the U-Net also sees how bright each pixel is, as a noise
 level map gives a denoiser its noise level (FFDNet: Zhang, Zuo & Zhang, IEEE TIP 27(9), 2018):
