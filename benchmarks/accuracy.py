@@ -42,9 +42,10 @@ from geohsr.training.accuracy import (
     format_metrics_table,
     mrae_reductions,
     reference_data_specs,
+    reference_fit_sets,
+    reference_training_scenes,
     run_accuracy,
     standard_conditions,
-    training_pixels,
 )
 from geohsr.training.datasets import load_data_specs
 
@@ -227,15 +228,10 @@ def main() -> None:
         reference_scenes = load_data_specs(reference_specs)
     except GeoHSRError as err:
         sys.exit(f"--reference-data {reference_specs}: {err}")
-    train_names = {n.removesuffix("[train]") for n in first["train_scenes"]}
-    train_scenes = [s for s in reference_scenes if s.name in train_names] or [
-        s for s in reference_scenes if s.name not in wanted
-    ]
-    cave_names = {s.name for s in scenes}
-    cave_train = [s for s in train_scenes if s.name in cave_names]
-    fit_sets = {"": training_pixels(train_scenes)}
-    if len(cave_train) < len(train_scenes):  # also fitted on the CAVE scenes alone
-        fit_sets["cave"] = training_pixels(cave_train)
+    train_scenes = reference_training_scenes(reference_scenes, first["train_scenes"], wanted)
+    if not train_scenes:
+        sys.exit(f"no training scene to fit the references on in {reference_specs}")
+    fit_sets = reference_fit_sets(train_scenes, [s.name for s in scenes])
     for label, info in infos.items():
         if leaked := sorted({s.name for s in test_scenes} & set(info["train_scenes"])):
             print(f"WARNING: {label} was trained on test scenes {leaked}", file=sys.stderr)
@@ -265,7 +261,9 @@ def main() -> None:
     )
     report["models"] = infos
     report["train_scenes"] = [s.name for s in train_scenes]
-    report["reference_data"] = {"": reference_specs, "cave": [args.data]}
+    report["reference_data"] = {"": reference_specs}
+    if "cave" in fit_sets:
+        report["reference_data"]["cave"] = [args.data]
     report["reductions"] = mrae_reductions(report, list(models))
     print(format_metrics_table(report))
     print()

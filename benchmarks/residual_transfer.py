@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from accuracy import VAL_SCENES, shipped_networks
@@ -31,13 +32,13 @@ from geohsr.shared_data import shared_data_dir
 from geohsr.spectral.cameras import resolve_cameras
 from geohsr.training.accuracy import (
     HELD_OUT_CAMERAS,
-    Condition,
     airborne_test_images,
     cave_test_images,
     reference_data_specs,
+    reference_fit_sets,
+    reference_training_scenes,
     run_accuracy,
     standard_conditions,
-    training_pixels,
 )
 from geohsr.training.datasets import load_data_specs
 
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("--no-shipped", action="store_true", help="skip pretrained/ networks")
     parser.add_argument("--scenes", type=int, default=8, help="unseen synthetic scenes per kind")
     args = parser.parse_args()
+    if args.scenes < 1:
+        sys.exit("--scenes: at least 1 unseen synthetic scene per kind")
     specs = ([] if args.no_shipped else shipped_networks()) + args.weights
     if not specs:
         sys.exit("no network to score: pass --weights or keep the shipped ones")
@@ -69,10 +72,8 @@ def main() -> None:
         scenes = load_data_specs([f"{kind}:{first + args.scenes}"])[first:]
         test_sets[name] = cave_test_images(scenes)
     reference_scenes = load_data_specs(reference_data_specs(args.data, training_data))
-    train_names = set(meta.get("train_scenes", []))
-    train = [s for s in reference_scenes if s.name in train_names] or [
-        s for s in reference_scenes if s.name not in VAL_SCENES
-    ]
+    train = reference_training_scenes(reference_scenes, meta.get("train_scenes", []), VAL_SCENES)
+    cave_names = [s.name for s in load_data_specs([args.data])]
     camera_names = [c["name"] for c in (meta.get("camera") or {}).get("cameras", [])]
     held_out = {c.lower() for c in HELD_OUT_CAMERAS}
     train_cameras = [
@@ -82,15 +83,13 @@ def main() -> None:
     ]
     airborne = [c for c in standard_conditions() if c.domain == "airborne"]
     conditions = [
-        Condition(f"{c.key}@{domain}", c.label, c.camera, c.camera_known, domain)
-        for domain in test_sets
-        for c in airborne
+        replace(c, key=f"{c.key}@{domain}", domain=domain) for domain in test_sets for c in airborne
     ]
     report = run_accuracy(
         networks(specs),
         test_sets,
         conditions,
-        train_spectra=training_pixels(train),
+        train_spectra=reference_fit_sets(train, cave_names),
         train_cameras=train_cameras,
     )
     labels = list(report["results"])

@@ -202,6 +202,30 @@ def test_references_fitted_on_each_named_pixel_set_compete_for_best():
     assert "rpr2 / rpr3 / rpr2:own / rpr3:own" in format_metrics_table(report)
 
 
+def test_run_accuracy_scores_only_the_pixels_with_data():
+    cube = smooth_cube(24, 24, seed=5)
+    padded = np.concatenate([cube, np.full((31, 24, 6), 0.9, np.float32)], axis=2)
+    valid = np.zeros((24, 30), bool)
+    valid[:, :24] = True
+    images = {
+        "airborne": [
+            TestImage("plain", cube, np.ones(31, bool)),
+            TestImage("with_fill", padded, np.ones(31, bool), valid),
+        ]
+    }
+    report = run_accuracy(
+        {},
+        images,
+        [Condition("air", "air", "cie1964", True, domain="airborne")],
+        train_spectra=smooth_cube(20, 20).reshape(31, -1).T,
+        train_cameras=[cie1964()],
+    )
+    plain, with_fill = report["results"]["rpr2"]["air"]["images"]  # per pixel: no context
+    assert with_fill["pixels"] == plain["pixels"] == 24 * 24
+    assert with_fill["mrae"] == pytest.approx(plain["mrae"], rel=1e-6)
+    assert with_fill["rmse"] == pytest.approx(plain["rmse"], rel=1e-6)
+
+
 def test_reductions_compare_with_the_best_rpr_per_condition():
     rows = mrae_reductions(fake_report(), ["net_cave"])
     assert [r["reference"] for r in rows] == ["rpr3", "rpr2"]

@@ -58,6 +58,21 @@ def test_varied_scenes_vary_every_library_spectrum_smoothly():
     assert curve.min() > 0 and np.abs(np.diff(curve, 2)).max() < 0.05 * curve.max()
 
 
+def test_plain_scenes_are_unchanged_by_the_varied_kind():
+    # a stub library of distinct members, so a change in the order of draws shows; the
+    # figures were recorded with the generator before the varied kind existed (a9459e1)
+    wl = np.linspace(0, 1, 31, dtype=np.float32)
+    spectra = np.stack([0.1 + 0.05 * k + 0.3 * wl ** (k % 3 + 1) for k in range(10)])
+    names = ("vegetation", "soil", "dry_vegetation", "roof", "pavement")
+    groups = {name: np.array([2 * i, 2 * i + 1]) for i, name in enumerate(names)}
+    library = SpectralLibrary(spectra.astype(np.float32), groups)
+    cube = build_aerial_scene(library, np.random.default_rng(11), 48).astype(np.float64)
+    assert cube.sum() == pytest.approx(14951.950575219933, rel=1e-7)
+    assert (cube**2).sum() == pytest.approx(4075.3428994796254, rel=1e-7)
+    np.testing.assert_allclose(cube[:3, 5, 7], [0.0865238532, 0.0865286663, 0.0865623131], 1e-6)
+    np.testing.assert_allclose(cube[:3, 40, 33], [0.1051809192, 0.1054146588, 0.1061158553], 1e-6)
+
+
 def test_varied_kind_has_its_own_names_and_leaves_the_plain_scenes_alone():
     (varied,) = load_data_specs(["synthetic-aerial-varied:1"])
     (plain,) = load_data_specs(["synthetic-aerial:1"])

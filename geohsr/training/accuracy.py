@@ -281,6 +281,28 @@ def reference_data_specs(cave_spec: str, training_data: Sequence[str]) -> list[s
     return [cave_spec, *(s for s in training_data if s.startswith(generated))]
 
 
+def reference_training_scenes(
+    scenes: Sequence[Scene], train_scenes: Sequence[str], held_out: Sequence[str]
+) -> list[Scene]:
+    """The ``scenes`` a network trained on (names in its ``train_scenes`` metadata, a
+    ``[train]`` suffix ignored); when it names none of them, every scene not ``held_out``."""
+    names = {n.removesuffix("[train]") for n in train_scenes}
+    return [s for s in scenes if s.name in names] or [s for s in scenes if s.name not in held_out]
+
+
+def reference_fit_sets(
+    train_scenes: Sequence[Scene], cave_names: Sequence[str], cache: SceneCache | None = None
+) -> dict[str, np.ndarray]:
+    """Pixel sets ``{name: (N, 31)}`` for :func:`run_accuracy`'s references: ``""`` every
+    training scene, ``"cave"`` the CAVE ones (named in ``cave_names``) alone when they are
+    only some of them."""
+    cave = [s for s in train_scenes if s.name in set(cave_names)]
+    sets = {"": training_pixels(train_scenes, cache)}
+    if cave and len(cave) < len(train_scenes):
+        sets["cave"] = training_pixels(cave, cache)
+    return sets
+
+
 def training_pixels(scenes: Sequence[Scene], cache: SceneCache | None = None) -> np.ndarray:
     """``(N, 31)`` spectra: every ``REFERENCE_PIXEL_STEP``-th pixel of each training scene."""
     cache = cache or SceneCache()
@@ -372,6 +394,7 @@ def run_accuracy(
                 pred = predict_with_camera(model, rgb, told, device, input_step)
                 row = {
                     "name": image.name,
+                    "pixels": int(rgb[0].size if image.valid is None else image.valid.sum()),
                     **image_metrics(pred, target, image.bands, condition.exposure, image.valid),
                 }
                 usable = (rgb < SATURATION_LEVEL).all(axis=0)
@@ -383,7 +406,9 @@ def run_accuracy(
                 images.append(row)
             report = {
                 "mean": {
-                    k: float(np.mean([img[k] for img in images])) for k in images[0] if k != "name"
+                    k: float(np.mean([img[k] for img in images]))
+                    for k in images[0]
+                    if k not in ("name", "pixels")
                 },
                 "images": images,
                 "seconds": round(time.perf_counter() - start, 2),
