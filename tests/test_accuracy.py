@@ -276,6 +276,8 @@ def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path):
     assert file_sha256(path) in card
     assert "None" not in card and "/somewhere" not in card
     assert "Run through the inference backends" not in card  # no backend runs reported
+    assert "':cave' suffix" not in card  # an old report does not say what its references saw
+    assert "':cave' suffix" in render_model_card(path, {**report, "references": ["rpr2"]})
     meta["recipe"]["quantize_cell"] = True
     cell = save_weights(model, tmp_path / "net_cave.safetensors", meta)
     report["models"]["net_cave"]["sha256"] = file_sha256(cell)

@@ -196,6 +196,12 @@ def _accuracy_lines(label: str, sha256: str, accuracy: Mapping[str, Any]) -> lis
         "run it without and compare with RPR fitted over all training cameras. Real-world: RGGB "
         f"mosaic, noise, bilinear demosaic and JPEG (seed {accuracy['seed']}).",
     ]
+    if "references" in accuracy:  # reports since 2026-12-02 say what the references saw
+        lines[-1] += (
+            " The RPR references (degrees 2 and 3) are fitted on the network's training "
+            "pixels; a ':cave' suffix marks those fitted on its CAVE scenes alone. Airborne "
+            "pixels without data are not scored."
+        )
     return lines + _backend_lines(label, own, accuracy)
 
 
