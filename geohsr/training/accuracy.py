@@ -11,8 +11,10 @@ noise, demosaic, JPEG). Two kinds of condition:
   compared with RPR fitted on all training cameras together.
 
 The RPR references (degrees 2 and 3) are fitted in closed form here, on pixels of the same
-training scenes the network was trained on, rendered the same way. Test sets: the held-out
-CAVE scenes, and real airborne cubes (scored only on the bands the sensor measures).
+training scenes the network was trained on (its seeded synthetic aerial scenes included), and
+optionally on named subsets of them, rendered the same way; the best per condition is the
+reference. Test sets: the held-out CAVE scenes, and real airborne cubes (scored only on the
+bands the sensor measures and the pixels that hold data).
 
 Metrics per image (then averaged over images): MRAE over target values >= 0.01 (darker values
 are left out), RMSE, PSNR (peak 1), SAM over pixels whose mean target is >= 0.01, and the
