@@ -41,8 +41,9 @@ from geohsr.training.accuracy import (
     standard_conditions,
 )
 from geohsr.training.datasets import load_data_specs
+from geohsr.training.datasets.synthetic_aerial import PLAIN_KIND, VARIED_KIND
 
-KINDS = {"synthetic": "synthetic-aerial", "varied": "synthetic-aerial-varied"}
+KINDS = {"synthetic": PLAIN_KIND, "varied": VARIED_KIND}
 
 
 def trained_count(training_data: list[str], kind: str) -> int:

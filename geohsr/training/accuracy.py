@@ -44,6 +44,7 @@ from geohsr.training.datasets.spectral_io import (
     raster_wavelengths,
     resampling_matrix,
 )
+from geohsr.training.datasets.synthetic_aerial import SYNTHETIC_KINDS
 from geohsr.training.degradations import RealWorldDegradation
 from geohsr.training.evaluate import predict_image
 from geohsr.training.metrics import BRIGHT_FLOOR, mrae_bright, psnr, rmse
@@ -275,12 +276,11 @@ def fit_reference(
 
 def reference_data_specs(cave_spec: str, training_data: Sequence[str]) -> list[str]:
     """Data specs to fit the RPR references on: ``cave_spec`` (the CAVE scenes here) plus
-    every ``synthetic-aerial:COUNT`` (or ``synthetic-aerial-varied:COUNT``) spec of a network's
-    ``training_data`` metadata. Those scenes are a pure function of their index, so the
-    references see exactly the aerial spectra the network was trained on; other specs name
-    data of the training machine."""
-    generated = ("synthetic-aerial:", "synthetic-aerial-varied:")
-    return [cave_spec, *(s for s in training_data if s.startswith(generated))]
+    every synthetic aerial spec (``synthetic-aerial:COUNT`` or ``synthetic-aerial-varied:COUNT``)
+    of a network's ``training_data`` metadata. Those scenes are a pure function of their index,
+    so the references see exactly the aerial spectra the network was trained on; other specs
+    name data of the training machine."""
+    return [cave_spec, *(s for s in training_data if s.partition(":")[0] in SYNTHETIC_KINDS)]
 
 
 def reference_training_scenes(
@@ -298,7 +298,8 @@ def reference_fit_sets(
     """Pixel sets ``{name: (N, 31)}`` for :func:`run_accuracy`'s references: ``""`` every
     training scene, ``"cave"`` the CAVE ones (named in ``cave_names``) alone when they are
     only some of them."""
-    cave = [s for s in train_scenes if s.name in set(cave_names)]
+    cave_names = set(cave_names)
+    cave = [s for s in train_scenes if s.name in cave_names]
     sets = {"": training_pixels(train_scenes, cache)}
     if cave and len(cave) < len(train_scenes):
         sets["cave"] = training_pixels(cave, cache)
@@ -379,11 +380,14 @@ def run_accuracy(
     references = fit_all([c.normalised for c in train_cameras])
     all_models = {**models, **references}
     results: dict[str, dict[str, Any]] = {label: {} for label in all_models}
+    for_camera: dict[str, dict[str, nn.Module]] = {}  # fitted once per known camera
     for condition in [c for c in conditions if c.domain in test_sets]:
         css = resolve_cameras([condition.camera])[0].normalised
         scoring = dict(all_models)
         if condition.camera_known:
-            scoring.update(fit_all([css]))
+            if condition.camera not in for_camera:
+                for_camera[condition.camera] = fit_all([css])
+            scoring.update(for_camera[condition.camera])
         renders = [
             render_condition(image, css, condition, np.random.default_rng([seed, i]))
             for i, image in enumerate(test_sets[condition.domain])

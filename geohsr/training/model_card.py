@@ -18,6 +18,7 @@ from safetensors import safe_open
 
 from geohsr.exceptions import WeightsError
 from geohsr.models.weights import file_sha256, read_metadata, resolve_weights
+from geohsr.training.datasets.synthetic_aerial import SYNTHETIC_KINDS, VARIED_KIND
 
 #: Citation of a data kind (the KIND of a ``--data KIND:PATH`` spec), when one is required.
 DATA_CITATIONS = {
@@ -67,8 +68,8 @@ def _data_lines(meta: Mapping[str, Any]) -> list[str]:
     for spec in meta.get("training_data", []):
         kind, _, path = str(spec).partition(":")
         source = DATA_CITATIONS.get(kind, f"`{kind}` data")
-        if kind in ("synthetic-aerial", "synthetic-aerial-varied"):  # the argument is a count
-            varied = ", with spectral variability" if kind.endswith("varied") else ""
+        if kind in SYNTHETIC_KINDS:  # generated on the fly: the argument is a count
+            varied = ", with spectral variability" if kind == VARIED_KIND else ""
             lines.append(
                 f"- {path} synthetic aerial scenes (`{kind}:{path}`), painted with "
                 f"measured spectra of the earthlib spectral library (MIT){varied}, seeded."

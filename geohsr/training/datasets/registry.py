@@ -27,7 +27,11 @@ from geohsr.training.datasets.ntire import (
 )
 from geohsr.training.datasets.scene import Scene
 from geohsr.training.datasets.spectral_cubes import spectral_cube_scenes
-from geohsr.training.datasets.synthetic_aerial import synthetic_aerial_scenes
+from geohsr.training.datasets.synthetic_aerial import (
+    PLAIN_KIND,
+    VARIED_KIND,
+    synthetic_aerial_scenes,
+)
 from geohsr.training.datasets.user_tiles import user_tile_scenes
 
 DATA_KINDS: dict[str, Callable[[str], list[Scene]]] = {
@@ -37,8 +41,8 @@ DATA_KINDS: dict[str, Callable[[str], list[Scene]]] = {
     "cubes": spectral_cube_scenes,
     "cave": lambda path: spectral_cube_scenes(path, kind="cave"),
     "tiles": user_tile_scenes,
-    "synthetic-aerial": synthetic_aerial_scenes,
-    "synthetic-aerial-varied": lambda count: synthetic_aerial_scenes(count, varied=True),
+    PLAIN_KIND: synthetic_aerial_scenes,
+    VARIED_KIND: lambda count: synthetic_aerial_scenes(count, varied=True),
 }
 SPATIAL_SPLIT_KINDS = ("tiles",)
 

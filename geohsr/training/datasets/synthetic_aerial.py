@@ -41,6 +41,10 @@ from geohsr.spectral import WAVELENGTHS_NM
 from geohsr.training.datasets.scene import Scene, SceneData
 
 SCENE_SIZE = 256
+#: the data kinds of this module (``KIND:COUNT``): plain and with spectral variability; their
+#: scenes are a pure function of kind and index, so any machine can rebuild them
+PLAIN_KIND, VARIED_KIND = "synthetic-aerial", "synthetic-aerial-varied"
+SYNTHETIC_KINDS = (PLAIN_KIND, VARIED_KIND)
 #: seed namespace of the scene generator
 SEED_BASE = 20261130
 #: earthlib LEVEL_3 types of each material group
@@ -252,7 +256,7 @@ def build_aerial_scene(
 def synthetic_aerial_scenes(count: str, *, varied: bool = False) -> list[Scene]:
     """``COUNT`` seeded synthetic aerial scenes (``synthetic-aerial:64``; ``varied``:
     ``synthetic-aerial-varied:64``, with spectral variability), built lazily."""
-    kind = "synthetic-aerial-varied" if varied else "synthetic-aerial"
+    kind = VARIED_KIND if varied else PLAIN_KIND
     try:
         n = int(count)
     except ValueError:
