@@ -54,19 +54,17 @@ HELD_OUT_CAMERAS = ("Nikon D5100", "SONY NEX-5N", "Olympus E-PL2")
 #: Degrees of the root-polynomial references; the best one per condition is the reference.
 REFERENCE_DEGREES = (2, 3)
 REFERENCE_LABELS = tuple(f"rpr{d}" for d in REFERENCE_DEGREES)
-
-
-def reference_label(degree: int, fit_set: str = "") -> str:
-    """``rpr{degree}``, suffixed ``:{fit_set}`` for references fitted on a named pixel set."""
-    return f"rpr{degree}" + (f":{fit_set}" if fit_set else "")
-
-
 #: The model should reach this relative MRAE reduction over the best reference.
 TARGET_REDUCTION = 0.25
 #: Training pixels per scene and camera used to fit the references (a regular subsample).
 REFERENCE_PIXEL_STEP = 4
 #: every condition's RGB is 8-bit: the quantisation step reconstruct tells the model
 INPUT_STEP = quantization_step(8)
+
+
+def reference_label(degree: int, fit_set: str = "") -> str:
+    """``rpr{degree}``, suffixed ``:{fit_set}`` for references fitted on a named pixel set."""
+    return f"rpr{degree}" + (f":{fit_set}" if fit_set else "")
 
 
 @dataclass(frozen=True)
