@@ -287,6 +287,11 @@ def test_model_card_is_rendered_from_metadata_and_matching_report(tmp_path):
     sigma = save_weights(model, tmp_path / "net_cave.safetensors", meta)
     report["models"]["net_cave"]["sha256"] = file_sha256(sigma)
     assert "0.1 + 0.2 sqrt(level) levels" in render_model_card(sigma, report)
+    assert "saturation is scaled" not in render_model_card(sigma, report)  # no gain
+    model.geohsr_config["bright_residual_gain"] = 0.75  # as set_bright_residual_gain records
+    gain = save_weights(model, tmp_path / "net_cave.safetensors", meta)
+    report["models"]["net_cave"]["sha256"] = file_sha256(gain)
+    assert "saturation is scaled by 0.75" in render_model_card(gain, report)
     report["results"]["net_cave@openvino-int8"] = {
         key: {"mean": {**value["mean"], "mrae": value["mean"]["mrae"] * 1.005}}
         for key, value in report["results"]["net_cave"].items()

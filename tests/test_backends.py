@@ -41,10 +41,12 @@ def trained_looking(name: str, seed: int = 0) -> torch.nn.Module:
     """A small model whose every part contributes (attention on; the camera-aware one with
     a fitted base and its residual switched on)."""
     torch.manual_seed(seed)
-    if name.endswith("_rpr+levels"):  # with the level input (its fourth channel trained)
+    if name.endswith(("_rpr+levels", "_rpr+gate")):  # level input (fourth channel trained)
         model = tiny_residual_model(seed=seed, level_input=32 / 255)
         with torch.no_grad():
             model.net.encoder.stem[0][0].weight[:, 3].normal_()
+        if name.endswith("+gate"):  # and the bright-residual gain
+            model.set_bright_residual_gain(0.4)
     elif name.endswith("_rpr"):
         model = tiny_residual_model(seed=seed)
     else:
@@ -161,7 +163,9 @@ def test_torch_bf16_autocast_stays_close_to_fp32():
 
 
 @needs_openvino
-@pytest.mark.parametrize("name", ["mxr_unet18", "mxr_unet18_rpr", "mxr_unet18_rpr+levels", "rpr2"])
+@pytest.mark.parametrize(
+    "name", ["mxr_unet18", "mxr_unet18_rpr", "mxr_unet18_rpr+levels", "mxr_unet18_rpr+gate", "rpr2"]
+)
 @pytest.mark.parametrize("shape", [(97, 131), (16, 16)])
 def test_openvino_equals_torch(name, shape):
     model = trained_looking(name)

@@ -31,6 +31,14 @@ the network cannot tell them apart (with the shipped weights of 2026-11 it made 
 32 / 255 worse than the base: MRAE 0.130 against 0.112 on clean held-out CAVE). ``L`` is
 constant at and above ``level_input``, so exposure equivariance holds for pixels that bright.
 
+Optionally (``bright_residual_gain`` = a < 1, with a level input) the residual of bright
+pixels is shrunk: multiplied by ``1 - (1 - a) r`` with ``r`` rising linearly in ``L`` from 0
+at a quarter of ``level_input`` (two stops darker) to 1 at ``level_input`` and above, so
+the factor is ``a`` for bright pixels (still exposure-equivariant there), 1 for dark ones and
+continuous between (no banding). A shrinkage chosen on training scenes, not learnt: weights
+trained on far more dark pixels than bright ones (exposure drawn log-uniformly) gave bright
+pixels a residual that harmed them even on their own training scenes.
+
 Optionally (``contrast_input`` = k > 0, odd) the U-Net also sees each pixel's brightness
 relative to its k x k neighbourhood, ``C = clamp(log(I / mean_k(I)), -2, 2)`` (0 under the
 chroma floor): luminance structure without absolute level, so exposure equivariance holds.
@@ -89,6 +97,8 @@ CONTRAST_CLIP = 2.0
 #: normalisation of the contrast input (see the module docstring)
 CONTRAST_MEAN = 0.0
 CONTRAST_STD = 0.5
+#: the bright-residual gate ramps up from this fraction of ``level_input`` (two stops darker)
+GATE_START_FRACTION = 0.25
 #: intensities below this count as black (output 0)
 MIN_INTENSITY = 1e-12
 #: chroma floor of new models: under it are black and the 8-bit pixels whose channels add up
@@ -142,6 +152,7 @@ class ResidualSpectralModel(nn.Module):
         quantization_cell: bool = False,
         render_sigma: tuple[float, float] | None = None,
         contrast_input: int = 0,
+        bright_residual_gain: float = 1.0,
     ) -> None:
         super().__init__()
         exponents = root_polynomial_exponents(base_degree)
@@ -154,6 +165,9 @@ class ResidualSpectralModel(nn.Module):
         self.level_input = float(level_input)
         #: side (pixels, odd) of the neighbourhood of the contrast input; 0: none
         self.contrast_input = _checked_contrast(contrast_input)
+        #: factor of the residual at and above ``level_input`` (1: none; see the module
+        #: docstring)
+        self.bright_residual_gain = _checked_gain(bright_residual_gain, self.level_input)
         #: whether the weights were trained to place their rendering in the input's
         #: quantisation cell (see :meth:`set_input_step`); recorded in the registry config
         self.quantization_cell = bool(quantization_cell)
@@ -277,6 +291,23 @@ class ResidualSpectralModel(nn.Module):
         if hasattr(self, "geohsr_config"):
             self.geohsr_config["level_input"] = self.level_input
 
+    def set_bright_residual_gain(self, gain: float) -> None:
+        """Multiply the residual of pixels at and above ``level_input`` by ``gain`` in [0, 1]
+        (1: off), ramping from 1 two stops darker (see the module docstring), and record it
+        in the registry config like :meth:`set_chroma_floor`. Raises ``ValueError`` for a
+        gain outside [0, 1], or below 1 on a model without a level input."""
+        self.bright_residual_gain = _checked_gain(gain, self.level_input)
+        if hasattr(self, "geohsr_config"):
+            self.geohsr_config["bright_residual_gain"] = self.bright_residual_gain
+
+    def residual_gate(self, intensity: torch.Tensor) -> torch.Tensor:
+        """Factor ``(B, 1, H, W)`` of the residual at mean intensities ``(B, 1, H, W)``:
+        ``1 - (1 - bright_residual_gain) r``, ``r`` the ramp of the module docstring."""
+        start = float(np.log1p(LEVEL_UNITS * self.level_input * GATE_START_FRACTION))
+        start /= float(np.log1p(LEVEL_UNITS * self.level_input))
+        ramp = ((self.level_map(intensity) - start) / (1.0 - start)).clamp(0.0, 1.0)
+        return 1.0 - (1.0 - self.bright_residual_gain) * ramp
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -383,6 +414,8 @@ class ResidualSpectralModel(nn.Module):
             chroma = torch.cat([chroma, self.contrast_map(intensity)], dim=1)
         net = self.net.forward_padded if padded else self.net
         residual = net(chroma).float()  # (B, 31, H, W)
+        if self.bright_residual_gain != 1.0:  # a constant, too
+            intensity = intensity * self.residual_gate(intensity)
         return self.residual_scale * intensity * residual
 
     def _batch_cameras(
@@ -479,6 +512,15 @@ def _checked_contrast(side) -> int:
     return side
 
 
+def _checked_gain(gain, level_input: float) -> float:
+    gain = float(gain)
+    if not 0.0 <= gain <= 1.0:
+        raise ValueError(f"bright_residual_gain must lie in [0, 1], got {gain}")
+    if gain != 1.0 and level_input <= 0:
+        raise ValueError("bright_residual_gain needs a model with a level input (level_input > 0)")
+    return gain
+
+
 def _checked_sigma(values) -> tuple[float, float]:
     a, b = (float(v) for v in values)
     if not (np.isfinite(a) and np.isfinite(b)) or a < 0 or b < 0 or a + b == 0:
@@ -498,6 +540,7 @@ def _residual_factory(
     quantization_cell: bool,
     render_sigma: tuple[float, float] | None,
     contrast_input: int,
+    bright_residual_gain: float,
 ) -> ResidualSpectralModel:
     levels, contrast = level_input > 0, contrast_input > 0
     net = SpectralUnet(
@@ -518,6 +561,7 @@ def _residual_factory(
         quantization_cell=quantization_cell,
         render_sigma=render_sigma,
         contrast_input=contrast_input,
+        bright_residual_gain=bright_residual_gain,
     )
 
 
@@ -534,6 +578,7 @@ def mxr_unet18_rpr(
     quantization_cell: bool = False,
     render_sigma: tuple[float, float] | None = None,
     contrast_input: int = 0,
+    bright_residual_gain: float = 1.0,
 ) -> ResidualSpectralModel:
     """MXR-U-Net-18 residual on a root-polynomial base (exposure-equivariant, camera-aware)."""
     return _residual_factory(
@@ -548,6 +593,7 @@ def mxr_unet18_rpr(
         quantization_cell,
         render_sigma,
         contrast_input,
+        bright_residual_gain,
     )
 
 
@@ -564,6 +610,7 @@ def mxr_unet34_rpr(
     quantization_cell: bool = False,
     render_sigma: tuple[float, float] | None = None,
     contrast_input: int = 0,
+    bright_residual_gain: float = 1.0,
 ) -> ResidualSpectralModel:
     """MXR-U-Net-34 residual on a root-polynomial base (exposure-equivariant, camera-aware)."""
     return _residual_factory(
@@ -578,4 +625,5 @@ def mxr_unet34_rpr(
         quantization_cell,
         render_sigma,
         contrast_input,
+        bright_residual_gain,
     )

@@ -126,6 +126,13 @@ def _camera_lines(meta: Mapping[str, Any]) -> list[str]:
             f"quantisation cell given the network's rendering, whose error on training scenes "
             f"was {sigma[0]:g} + {sigma[1]:g} sqrt(level) levels (benchmarks/render_error.py)."
         )
+    gain = (meta.get("config") or {}).get("bright_residual_gain", 1.0)
+    if gain != 1.0:
+        lines.append(
+            f"- The learnt residual of pixels at and above the level input's saturation is "
+            f"scaled by {gain:g} (ramping from 1 two stops darker), the gain with the lowest "
+            "MRAE on the weights' own training scenes (benchmarks/bright_gate.py)."
+        )
     if rule := camera.get("exposure_rule"):
         lines.append(f"- Exposure: {rule}.")
     if degradation := meta.get("degradation"):

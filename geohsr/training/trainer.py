@@ -126,7 +126,8 @@ def build_degradation(config: TrainConfig) -> RealWorldDegradation | None:
 
 def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
     """New model from the registry, or the ``init`` weights (with their metadata), with the
-    configured chroma floor (residual models; see :mod:`geohsr.models.residual`)."""
+    configured chroma floor (residual models; see :mod:`geohsr.models.residual`) and no
+    bright-residual gain (1)."""
     levels, contrast = config.level_input, config.contrast_input
     if config.init:
         model, meta = load_weights(config.init)
@@ -143,6 +144,10 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
             model = _create(config.model, width=config.width, **extra)
         floor = RECOMMENDED_CHROMA_FLOOR if config.chroma_floor is None else config.chroma_floor
     residual = isinstance(model, ResidualSpectralModel)
+    if residual and model.bright_residual_gain != 1.0:
+        # a shrinkage chosen for exactly the --init tensors on their training scenes: training
+        # (and INT8 adaptation, whose copy gets the gain back at inference) runs without it
+        model.set_bright_residual_gain(1.0)
     if residual and floor is not None:
         model.set_chroma_floor(floor)
     elif config.chroma_floor is not None:

@@ -184,7 +184,8 @@ def load_adapted_network(model: nn.Module) -> tuple[nn.Module, Path] | None:
     made from exactly that file (its SHA-256 recorded under :data:`ADAPTED_FROM_KEY`);
     None otherwise, with a line on stderr saying why (no copy, a copy of other weights,
     an unreadable copy) and what to do. The copy is prepared for inference, with
-    ``model``'s current camera."""
+    ``model``'s current camera and bright-residual gain (set on the weights after training,
+    e.g. by ``benchmarks/bright_gate.py --write``, so the copy applies it as they do)."""
     import sys
 
     from geohsr.exceptions import WeightsError
@@ -229,6 +230,8 @@ def load_adapted_network(model: nn.Module) -> tuple[nn.Module, Path] | None:
     network = prepare_for_inference(network)
     if hasattr(network, "set_camera"):
         network.set_camera(_camera(model))
+    if hasattr(network, "set_bright_residual_gain"):  # a setting on top of the network
+        network.set_bright_residual_gain(model.bright_residual_gain)
     return network, path
 
 
