@@ -44,7 +44,9 @@ from geohsr.inference.options import BACKENDS, PRECISIONS
 #: int8 (OpenVINO + NNCF, ``--backends openvino:int8``, 2026-12-01, INT8 version 4 with the
 #: shipped INT8-adapted weights ``pretrained/int8/``): mean +0.287 %, largest +0.637 % (unseen
 #: Nikon D5100; real-world +0.46 %, airborne +0.30 / +0.06 %; 2026-12-02 with the corrected
-#: airborne protocol: airborne +0.39 / +0.07 %, largest unchanged). Weights without an adapted copy
+#: airborne protocol: airborne +0.39 / +0.07 %, largest unchanged; with the bright-residual
+#: gain 0.75, same day: mean +0.239 %, largest +0.622 %; the value below keeps the earlier,
+#: larger figure). Weights without an adapted copy
 #: are quantised as they are, which cost the shipped weights up to +1.34 % (INT8 version 3)
 MEASURED_MRAE_COST = {"fp32": 0.0, "bf16": 0.00287, "fp16": 0.00006, "int8": 0.00637}
 #: environment variable choosing what ``auto`` means on CPU (``torch`` or ``openvino``)
