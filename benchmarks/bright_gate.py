@@ -12,6 +12,9 @@ mean MRAE relative to gain 1 over the conditions::
 
     OMP_NUM_THREADS=2 python benchmarks/bright_gate.py mxr_unet18_rpr_cave
     python benchmarks/bright_gate.py WEIGHTS --write WEIGHTS_WITH_GAIN.safetensors
+
+The gain changes the network's own rendering of bright pixels, so measure ``render_sigma``
+(``benchmarks/render_error.py --write``) after writing it.
 """
 
 from __future__ import annotations

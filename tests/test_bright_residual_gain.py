@@ -94,7 +94,7 @@ def test_gain_rides_in_the_config_and_an_edit_keeps_the_int8_copy(tmp_path, caps
     assert "not adapted" not in capsys.readouterr().err
 
 
-def test_training_starts_without_the_gain(tmp_path):
+def test_training_starts_without_the_gain(tmp_path, capsys):
     model = gated(0.5)
     path = save_weights(model, tmp_path / "gated.safetensors")
     trained, _ = build_model(
@@ -104,3 +104,4 @@ def test_training_starts_without_the_gain(tmp_path):
     )
     assert trained.bright_residual_gain == 1.0
     assert trained.geohsr_config["bright_residual_gain"] == 1.0
+    assert "without the --init weights' bright-residual gain (0.5)" in capsys.readouterr().err

@@ -147,6 +147,12 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, dict[str, Any] | None]:
     if residual and model.bright_residual_gain != 1.0:
         # a shrinkage chosen for exactly the --init tensors on their training scenes: training
         # (and INT8 adaptation, whose copy gets the gain back at inference) runs without it
+        print(
+            f"geohsr: note: training without the --init weights' bright-residual gain "
+            f"({model.bright_residual_gain:g}); choose one for the result with "
+            "benchmarks/bright_gate.py",
+            file=sys.stderr,
+        )
         model.set_bright_residual_gain(1.0)
     if residual and floor is not None:
         model.set_chroma_floor(floor)
