@@ -31,7 +31,6 @@ from geohsr.exceptions import GeoHSRError
 from geohsr.models.inference_prep import prepare_for_inference
 from geohsr.models.weights import file_sha256, list_shipped_weights, load_weights, read_metadata
 from geohsr.shared_data import shared_data_dir
-from geohsr.spectral.cameras import resolve_cameras
 from geohsr.training.accuracy import (
     HELD_OUT_CAMERAS,
     INPUT_STEP,
@@ -41,6 +40,7 @@ from geohsr.training.accuracy import (
     format_improvement_table,
     format_metrics_table,
     mrae_reductions,
+    reference_cameras,
     reference_data_specs,
     reference_fit_sets,
     reference_training_scenes,
@@ -188,9 +188,10 @@ def main() -> None:
     specs = ([] if args.no_shipped else shipped_networks()) + args.weights
     if not specs:
         sys.exit("no network to score: pass --weights or keep the shipped ones")
-    models, infos = {}, {}
+    models, infos, metas = {}, {}, []
     for spec in specs:
         model, meta = load_weights(spec, device=args.device)
+        metas.append(meta)
         label = Path(model.geohsr_weights).stem
         models[label] = prepare_for_inference(model)
         infos[label] = {
@@ -235,12 +236,7 @@ def main() -> None:
     for label, info in infos.items():
         if leaked := sorted({s.name for s in test_scenes} & set(info["train_scenes"])):
             print(f"WARNING: {label} was trained on test scenes {leaked}", file=sys.stderr)
-    camera_names = first["cameras"] or ["cie1964", "jiang28"]
-    train_cameras = [
-        c
-        for c in resolve_cameras(camera_names)
-        if c.name.lower() not in {h.lower() for h in held_out}
-    ]
+    train_cameras = reference_cameras(metas[0], held_out)  # the first network's, as above
     test_sets = {"cave": cave_test_images(test_scenes)}
     if Path(args.airborne).is_dir():
         test_sets["airborne"] = airborne_test_images(args.airborne)

@@ -28,10 +28,9 @@ from geohsr.exceptions import GeoHSRError
 from geohsr.models.inference_prep import prepare_for_inference
 from geohsr.models.weights import load_weights, read_metadata, resolve_weights, save_metadata_edit
 from geohsr.shared_data import shared_data_dir
-from geohsr.spectral.cameras import resolve_cameras
 from geohsr.training.accuracy import (
-    HELD_OUT_CAMERAS,
     cave_test_images,
+    reference_cameras,
     reference_data_specs,
     reference_fit_sets,
     run_accuracy,
@@ -56,19 +55,32 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    try:
+        choose(args)
+    except (GeoHSRError, ValueError) as error:  # bad weights, gains or data: no traceback
+        raise SystemExit(f"error: {error}") from None
+
+
+def choose(args: argparse.Namespace) -> None:
+    """Score the gains, print the table and the choice, write it when asked."""
     path = resolve_weights(args.weights)
     meta = read_metadata(path)
     trained = set(meta.get("train_scenes") or [])
     if not trained:
         raise GeoHSRError(f"{path.name} records no training scenes to choose the gain on")
-    gains = [float(g) for g in args.gains.split(",")]
+    try:
+        gains = [float(g) for g in args.gains.split(",")]
+    except ValueError:
+        message = f"--gains: comma-separated numbers in [0, 1], got {args.gains!r}"
+        raise GeoHSRError(message) from None
+    if not all(0.0 <= g <= 1.0 for g in gains):
+        raise GeoHSRError(f"--gains: every gain must lie in [0, 1], got {args.gains!r}")
     if 1.0 not in gains:
         gains.insert(0, 1.0)  # the reference every gain is compared with
     specs = reference_data_specs(f"cave:{args.cave}", meta.get("training_data", []))
     scenes = [s for s in load_data_specs(specs) if s.name in trained]
-    cave_names = {s.name for s in load_data_specs([f"cave:{args.cave}"])}
-    cave = [s for s in scenes if s.name in cave_names]
-    synthetic = [s for s in scenes if s.name not in cave_names]
+    cave = [s for s in scenes if s.kind == "cave"]
+    synthetic = [s for s in scenes if s.kind in SYNTHETIC_KINDS]
     if not cave or not synthetic:
         raise GeoHSRError(
             f"{path.name}: needs training scenes of CAVE and of {'/'.join(SYNTHETIC_KINDS)}"
@@ -80,22 +92,20 @@ def main() -> None:
     models = {}
     for gain in gains:
         model, _ = load_weights(path)
+        if not hasattr(model, "set_bright_residual_gain"):
+            raise GeoHSRError(
+                f"{path.name} holds model {model.geohsr_name!r}: only the *_rpr models have a "
+                "learnt residual to scale"
+            )
         model.set_bright_residual_gain(gain)
         models[f"gain {gain:g}"] = prepare_for_inference(model)
-    held_out = {c.lower() for c in HELD_OUT_CAMERAS}
-    camera_names = [c["name"] for c in (meta.get("camera") or {}).get("cameras", [])]
-    cameras = [
-        c
-        for c in resolve_cameras(camera_names or ["cie1964", "jiang28"])
-        if c.name.lower() not in held_out
-    ]
     conditions = standard_conditions()
     report = run_accuracy(
         models,
         test_sets,
         conditions,
-        train_spectra=reference_fit_sets(scenes, sorted(cave_names)),
-        train_cameras=cameras,
+        train_spectra=reference_fit_sets(scenes, [s.name for s in cave]),
+        train_cameras=reference_cameras(meta),
     )
     results = report["results"]
     labels = list(results)

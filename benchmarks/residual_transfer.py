@@ -29,11 +29,10 @@ from accuracy_by_intensity import networks
 
 from geohsr.models.weights import read_metadata
 from geohsr.shared_data import shared_data_dir
-from geohsr.spectral.cameras import resolve_cameras
 from geohsr.training.accuracy import (
-    HELD_OUT_CAMERAS,
     airborne_test_images,
     cave_test_images,
+    reference_cameras,
     reference_data_specs,
     reference_fit_sets,
     reference_training_scenes,
@@ -75,13 +74,6 @@ def main() -> None:
     reference_scenes = load_data_specs(reference_data_specs(args.data, training_data))
     train = reference_training_scenes(reference_scenes, meta.get("train_scenes", []), VAL_SCENES)
     cave_names = [s.name for s in load_data_specs([args.data])]
-    camera_names = [c["name"] for c in (meta.get("camera") or {}).get("cameras", [])]
-    held_out = {c.lower() for c in HELD_OUT_CAMERAS}
-    train_cameras = [
-        c
-        for c in resolve_cameras(camera_names or ["cie1964", "jiang28"])
-        if c.name.lower() not in held_out
-    ]
     airborne = [c for c in standard_conditions() if c.domain == "airborne"]
     conditions = [
         replace(c, key=f"{c.key}@{domain}", domain=domain) for domain in test_sets for c in airborne
@@ -91,7 +83,7 @@ def main() -> None:
         test_sets,
         conditions,
         train_spectra=reference_fit_sets(train, cave_names),
-        train_cameras=train_cameras,
+        train_cameras=reference_cameras(meta),
     )
     labels = list(report["results"])
     print(f"MRAE; unseen synthetic scenes: {args.scenes} per kind; weights: {Path(specs[0]).name}")

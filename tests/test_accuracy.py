@@ -315,3 +315,16 @@ def test_relative_errors_by_level_bins_by_input_brightness():
     assert sums.shape == (5, 2)
     np.testing.assert_allclose(sums[:, 1], [0, 0, 30, 0, 30])
     np.testing.assert_allclose(sums[:, 0], [0, 0, 3.0, 0, 6.0], rtol=1e-5)
+
+
+def test_reference_cameras_are_the_training_cameras_minus_the_held_out_ones():
+    from geohsr.spectral.cameras import jiang28_path
+    from geohsr.training.accuracy import reference_cameras
+
+    if not jiang28_path().is_file():
+        pytest.skip("camera_sensitivities_jiang28.npz not available")
+    recorded = {"camera": {"cameras": [{"name": "cie1964"}, {"name": "Nikon D5100"}]}}
+    assert [c.name.lower() for c in reference_cameras(recorded)] == ["cie1964"]
+    assert len(reference_cameras(recorded, held_out=())) == 2
+    unrecorded = [c.name.lower() for c in reference_cameras({})]  # CIE 1964 + Jiang's 28
+    assert unrecorded[0] == "cie1964" and "nikon d5100" not in unrecorded

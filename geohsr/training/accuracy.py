@@ -281,6 +281,19 @@ def reference_data_specs(cave_spec: str, training_data: Sequence[str]) -> list[s
     return [cave_spec, *(s for s in training_data if s.partition(":")[0] in SYNTHETIC_KINDS)]
 
 
+def reference_cameras(
+    meta: Mapping[str, Any], held_out: Sequence[str] = HELD_OUT_CAMERAS
+) -> list[CameraResponse]:
+    """The responses the unknown-camera references are fitted over: the cameras a network's
+    weights ``meta`` record under ``camera`` (none recorded: CIE 1964 and the 28 of Jiang et
+    al.), minus the ``held_out`` ones (names compared case-insensitively)."""
+    names = [c["name"] for c in (meta.get("camera") or {}).get("cameras", [])]
+    excluded = {name.lower() for name in held_out}
+    return [
+        c for c in resolve_cameras(names or [CIE1964, "jiang28"]) if c.name.lower() not in excluded
+    ]
+
+
 def reference_training_scenes(
     scenes: Sequence[Scene], train_scenes: Sequence[str], held_out: Sequence[str]
 ) -> list[Scene]:
